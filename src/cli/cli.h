@@ -1,0 +1,13 @@
+/* Subcommands of the spokewire binary: one file each, dispatched from the
+ * table in main.c. */
+#ifndef SPOKEWIRE_CLI_H
+#define SPOKEWIRE_CLI_H
+
+int cmd_genkey(int argc, char *argv[]);
+int cmd_genpsk(int argc, char *argv[]);
+int cmd_pubkey(int argc, char *argv[]);
+int cmd_device(int argc, char *argv[]);
+
+extern const char *prog_name;
+
+#endif

@@ -1,0 +1,93 @@
+/* The cross-platform userspace API (wireguard.com/xplatform): parsing a
+ * "set=1" request into a whole configuration before anything is applied, and
+ * formatting a "get=1" reply. The socket server is uapi-server.c. No device
+ * state lives here: the daemon supplies get/set callbacks. */
+#ifndef SPOKEWIRE_UAPI_H
+#define SPOKEWIRE_UAPI_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "crypto/crypto.h"
+
+struct uapi_allowedip {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t cidr;
+	bool remove;    /* "allowed_ip=-a.b.c.d/n" (newer tools) */
+	union {
+		struct in_addr ip4;
+		struct in6_addr ip6;
+	};
+};
+
+union uapi_endpoint {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+};
+
+struct uapi_peer {
+	uint8_t public_key[KEY_LEN];
+	bool remove, update_only, replace_allowed_ips;
+	bool has_preshared_key; /* all-zero key clears it */
+	uint8_t preshared_key[KEY_LEN];
+	bool has_endpoint;
+	union uapi_endpoint endpoint;
+	bool has_persistent_keepalive;
+	uint16_t persistent_keepalive_interval;
+	struct uapi_allowedip *allowedips;
+	size_t n_allowedips, cap_allowedips;
+	/* get only */
+	uint64_t last_handshake_sec, last_handshake_nsec;
+	uint64_t rx_bytes, tx_bytes;
+};
+
+struct uapi_config {
+	bool has_private_key; /* all-zero key removes it */
+	uint8_t private_key[KEY_LEN];
+	bool has_listen_port;
+	uint16_t listen_port;
+	bool has_fwmark;
+	uint32_t fwmark;
+	bool replace_peers;
+	struct uapi_peer *peers;
+	size_t n_peers, cap_peers;
+};
+
+/* Parses the key=value lines after "set=1\n" (up to, not including, the
+ * blank line). Returns 0, or -EINVAL/-EPROTO/-ENOMEM with *out freed and
+ * zeroed. Never applies anything. */
+int uapi_parse_set(const char *text, size_t len, struct uapi_config *out);
+/* Formats a get reply body (without the trailing "errno=0\n\n") into a
+ * malloc'd string the caller frees; NULL on ENOMEM. Includes private and
+ * preshared keys, as the protocol requires; the socket is root-only. */
+char *uapi_format_get(const struct uapi_config *cfg, size_t *len);
+/* Adds a peer / allowed IP to a config being built (for get). NULL/-ENOMEM. */
+struct uapi_peer *uapi_config_add_peer(struct uapi_config *cfg);
+int uapi_peer_add_allowedip(struct uapi_peer *peer,
+			    const struct uapi_allowedip *aip);
+/* Wipes keys and frees the arrays; the struct itself stays the caller's. */
+void uapi_config_free(struct uapi_config *cfg);
+
+/* The server on /var/run/wireguard/IFACE.sock. */
+struct loop;
+struct uapi_handler {
+	/* Fill cfg (zeroed on entry); 0 or -errno. */
+	int (*get)(void *ctx, struct uapi_config *cfg);
+	/* Apply atomically: on error nothing changed. 0 or -errno. */
+	int (*set)(void *ctx, const struct uapi_config *cfg);
+	void *ctx;
+};
+struct uapi_server;
+/* Creates the socket (0700 dir, 0600... wireguard-go's modes) and registers
+ * it with loop. Returns 0 or -errno; *out is owned by the caller. */
+int uapi_server_open(struct uapi_server **out, const char *ifname,
+		     struct loop *loop, const struct uapi_handler *handler);
+/* Unregisters, closes and unlinks the socket. */
+void uapi_server_close(struct uapi_server *srv);
+const char *uapi_server_path(const struct uapi_server *srv);
+
+#endif
