@@ -196,6 +196,19 @@ bool xaead_decrypt(uint8_t *dst, const uint8_t *src, size_t srclen,
 		       key) == 0;
 }
 
+uint64_t siphash_u64(const uint8_t key[16], const void *in, size_t len)
+{
+	uint8_t out[crypto_shorthash_siphash24_BYTES];
+	uint64_t v = 0;
+	int i;
+
+	_Static_assert(crypto_shorthash_siphash24_KEYBYTES == 16, "key");
+	crypto_shorthash_siphash24(out, in, len, key);
+	for (i = (int)sizeof(out) - 1; i >= 0; --i)
+		v = (v << 8) | out[i];
+	return v;
+}
+
 void random_bytes(void *buf, size_t len)
 {
 	randombytes_buf(buf, len);

@@ -69,6 +69,9 @@ bool __must_check xaead_decrypt(uint8_t *dst, const uint8_t *src,
 				const uint8_t nonce[XAEAD_NONCE_LEN],
 				const uint8_t key[KEY_LEN]);
 
+/* SipHash-2-4 of in under a 16-byte key (hash-table keying, not a MAC). */
+uint64_t siphash_u64(const uint8_t key[16], const void *in, size_t len);
+
 void random_bytes(void *buf, size_t len);
 uint32_t random_u32(void);
 uint32_t random_uniform(uint32_t upper);
