@@ -59,13 +59,19 @@ struct uapi_config {
 
 /* Parses the key=value lines after "set=1\n" (up to, not including, the
  * blank line). Returns 0, or -EINVAL/-EPROTO/-ENOMEM with *out freed and
- * zeroed. Never applies anything. */
+ * zeroed. Never applies anything. Errors are wireguard-go's: -EPROTO only
+ * for a line without '=', -EINVAL for everything else (bad values, unknown
+ * keys, peer keys before public_key). Nonzero private keys come back
+ * clamped, as wireguard-go stores them. One public_key section may yield
+ * several entries for the same key (replace_allowed_ips after allowed_ip
+ * lines starts a new one); apply the entries in order. */
 int uapi_parse_set(const char *text, size_t len, struct uapi_config *out);
 /* Formats a get reply body (without the trailing "errno=0\n\n") into a
  * malloc'd string the caller frees; NULL on ENOMEM. Includes private and
  * preshared keys, as the protocol requires; the socket is root-only. */
 char *uapi_format_get(const struct uapi_config *cfg, size_t *len);
-/* Adds a peer / allowed IP to a config being built (for get). NULL/-ENOMEM. */
+/* Adds a peer / allowed IP to a config being built (for get). NULL/-ENOMEM.
+ * The returned peer is zeroed and owned by cfg; it moves on the next add. */
 struct uapi_peer *uapi_config_add_peer(struct uapi_config *cfg);
 int uapi_peer_add_allowedip(struct uapi_peer *peer,
 			    const struct uapi_allowedip *aip);
@@ -82,8 +88,11 @@ struct uapi_handler {
 	void *ctx;
 };
 struct uapi_server;
-/* Creates the socket (0700 dir, 0600... wireguard-go's modes) and registers
- * it with loop. Returns 0 or -errno; *out is owned by the caller. */
+/* Creates the socket (dir 0755 as wireguard-go; socket 0600, wireguard-go's
+ * is 0700) and registers it with loop. -EADDRINUSE if a live server answers
+ * on the path; a stale socket is replaced. Replies carry "errno=-N" like
+ * wireguard-go, which is what wg(8) turns into strerror(N). Returns 0 or
+ * -errno; *out is owned by the caller (uapi_server_close). */
 int uapi_server_open(struct uapi_server **out, const char *ifname,
 		     struct loop *loop, const struct uapi_handler *handler);
 /* Unregisters, closes and unlinks the socket. */
