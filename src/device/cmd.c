@@ -1,0 +1,95 @@
+/* `spokewire [-f] IFACE`: the wireguard-go compatible device daemon. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "device/daemon.h"
+
+static void device_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [-f/--foreground] INTERFACE-NAME\n"
+		"\n"
+		"Creates TUN device INTERFACE-NAME and serves its WireGuard UAPI socket on\n"
+		"/var/run/wireguard/INTERFACE-NAME.sock; configure it with wg(8).\n"
+		"Runs in the background unless -f is given or WG_PROCESS_FOREGROUND=1.\n"
+		"LOG_LEVEL=verbose|debug logs to stderr. Stops when the interface is\n"
+		"deleted or on SIGINT/SIGTERM, removing its socket.\n",
+		prog_name);
+}
+
+static void detach(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		if (!getenv("LOG_LEVEL")) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") < 0)
+		return;
+}
+
+int cmd_device(int argc, char *argv[])
+{
+	const char *ifname = NULL, *env, *level;
+	bool foreground = false;
+	struct daemon d;
+	pid_t pid;
+	int i, ret;
+
+	for (i = 1; i < argc; ++i) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--foreground"))
+			foreground = true;
+		else if (argv[i][0] == '-' || ifname) {
+			device_usage(stderr);
+			return 1;
+		} else
+			ifname = argv[i];
+	}
+	if (!ifname) {
+		device_usage(stderr);
+		return 1;
+	}
+	env = getenv("WG_PROCESS_FOREGROUND");
+	if (env && !strcmp(env, "1"))
+		foreground = true;
+
+	ret = daemon_setup(&d, ifname);
+	if (ret < 0) {
+		fprintf(stderr, "%s: cannot set up interface %s: %s\n",
+			prog_name, ifname, strerror(-ret));
+		daemon_teardown(&d);
+		return 1;
+	}
+	level = getenv("LOG_LEVEL");
+	d.verbose = level && (!strcmp(level, "verbose") ||
+			      !strcmp(level, "debug"));
+
+	if (!foreground) {
+		pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "%s: fork: %s\n", prog_name,
+				strerror(errno));
+			daemon_teardown(&d);
+			return 1;
+		}
+		if (pid > 0)
+			_exit(0); /* the child owns everything now */
+		detach();
+	}
+	daemon_log(&d, "device started, listening on port %u", d.udp.port);
+	ret = daemon_run(&d);
+	daemon_teardown(&d);
+	return ret < 0 ? 1 : 0;
+}

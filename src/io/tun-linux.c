@@ -1,0 +1,71 @@
+/* Linux TUN: /dev/net/tun with IFF_TUN | IFF_NO_PI, MTU via SIOC[GS]IFMTU. */
+#include "io/tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int tun_open(const char *name, char name_out[16])
+{
+	struct ifreq ifr = { 0 };
+	int fd, ret;
+
+	if (strlen(name) >= IFNAMSIZ)
+		return -ENAMETOOLONG;
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (name_out) {
+		memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
+		name_out[IFNAMSIZ - 1] = '\0';
+	}
+	return fd;
+}
+
+static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(fd, req, ifr) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int tun_get_mtu(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int ret = ifreq_ioctl(name, SIOCGIFMTU, &ifr);
+
+	return ret < 0 ? ret : ifr.ifr_mtu;
+}
+
+int tun_set_mtu(const char *name, int mtu)
+{
+	struct ifreq ifr = { 0 };
+
+	ifr.ifr_mtu = mtu;
+	return ifreq_ioctl(name, SIOCSIFMTU, &ifr);
+}
+
+int tun_exists(const char *name)
+{
+	return if_nametoindex(name) != 0;
+}

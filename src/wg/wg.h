@@ -1,0 +1,104 @@
+/* The protocol core of one WireGuard interface: identity, peers, cryptokey
+ * routing and the packet paths, driven by calls and upcalls (wg_ops). It does
+ * no I/O and reads no clock: the daemon, or a unit test, supplies both. */
+#ifndef SPOKEWIRE_WG_WG_H
+#define SPOKEWIRE_WG_WG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wg/allowedips.h"
+#include "wg/cookie.h"
+#include "wg/index.h"
+#include "wg/noise.h"
+#include "wg/packet.h"
+#include "wg/peer.h"
+#include "wg/ratelimiter.h"
+
+/* Outcomes of the packet paths, for counters and tests. */
+enum packet_result {
+	PACKET_OK,             /* sent, or delivered inward */
+	PACKET_STAGED,         /* waiting for a handshake */
+	PACKET_HANDSHAKE,      /* a handshake message was processed */
+	PACKET_SEND_COOKIE,    /* under load: answered with a cookie reply */
+	PACKET_DROP,
+};
+
+struct wg_ops {
+	/* An outer datagram for ep. Ownership of pb passes to the callee. */
+	void (*send)(void *ctx, struct pktbuf *pb, const union endpoint *ep);
+	/* A decrypted, checked inner packet. Ownership of pb passes. */
+	void (*deliver)(void *ctx, struct pktbuf *pb);
+};
+
+struct wg_stats {
+	uint64_t rx_dropped, tx_dropped;
+	uint64_t handshakes_received, cookies_sent, under_load_drops;
+};
+
+struct wg_device {
+	const struct wg_ops *ops;
+	void *ctx;
+	struct pktpool *pool;
+	uint64_t now, now_real; /* monotonic / wall clock, ns */
+	unsigned mtu;
+
+	struct noise_static_identity identity;
+	struct cookie_checker cookie_checker;
+	struct ratelimiter ratelimiter;
+	struct index_table index;
+	struct allowedips allowedips;
+
+	struct peer *peers_head, *peers_tail;
+	struct peer **peer_hash;
+	uint32_t peer_hash_mask, npeers;
+
+	/* Under-load detection: handshake messages in the current second. */
+	uint64_t load_window_start, last_under_load;
+	uint32_t load_window_count;
+
+	struct wg_stats stats;
+};
+
+/* Returns a device the caller owns (wg_device_free), or NULL. */
+struct wg_device *wg_device_new(const struct wg_ops *ops, void *ctx,
+				struct pktpool *pool);
+void wg_device_free(struct wg_device *wg);
+void wg_set_clock(struct wg_device *wg, uint64_t mono_ns, uint64_t real_ns);
+
+/* NULL removes the key. A peer with the new public key is removed. */
+void wg_set_private_key(struct wg_device *wg, const uint8_t *key);
+
+/* Borrowed pointers. */
+struct peer *wg_peer_lookup(struct wg_device *wg,
+			    const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);
+/* Creates a peer owned by wg; NULL on ENOMEM or when public_key is ours. */
+struct peer *wg_peer_create(struct wg_device *wg,
+			    const uint8_t public_key[NOISE_PUBLIC_KEY_LEN]);
+void wg_peer_remove(struct peer *peer);
+void wg_peer_remove_all(struct wg_device *wg);
+void wg_peer_set_preshared_key(struct peer *peer, const uint8_t *psk);
+void wg_peer_set_endpoint(struct peer *peer, const struct sockaddr *sa);
+/* Sends a keepalive right away when turned on, as the kernel does. */
+void wg_peer_set_persistent_keepalive(struct peer *peer, uint16_t interval);
+int wg_peer_add_allowedip(struct peer *peer, int family, const void *addr,
+			  uint8_t cidr);
+int wg_peer_remove_allowedip(struct peer *peer, int family, const void *addr,
+			     uint8_t cidr);
+void wg_peer_clear_allowedips(struct peer *peer);
+
+/* Outbound inner IP packet (from TUN). Takes ownership of pb. */
+enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb);
+/* Inbound outer UDP payload from src. Takes ownership of pb. */
+enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
+			      const union endpoint *src);
+/* Fires expired timers and housekeeping; call every ~100 ms. */
+void wg_tick(struct wg_device *wg);
+
+/* send.c helpers shared with timers.c */
+void wg_send_handshake_initiation(struct peer *peer, bool is_retry);
+void wg_send_keepalive(struct peer *peer);
+void wg_send_staged(struct peer *peer);
+void wg_purge_staged(struct peer *peer);
+
+#endif
