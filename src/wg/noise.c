@@ -13,6 +13,15 @@ static const uint8_t handshake_name[37] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s
 static const uint8_t identifier_name[34] = "WireGuard v1 zx2c4 Jason@zx2c4.com";
 static uint8_t handshake_init_hash[NOISE_HASH_LEN];
 static uint8_t handshake_init_chaining_key[NOISE_HASH_LEN];
+void (*noise_test_ephemeral)(uint8_t out[NOISE_PUBLIC_KEY_LEN]);
+
+static void generate_ephemeral(uint8_t out[NOISE_PUBLIC_KEY_LEN])
+{
+	if (noise_test_ephemeral)
+		noise_test_ephemeral(out);
+	else
+		curve25519_generate_secret(out);
+}
 
 void noise_init(void)
 {
@@ -203,7 +212,7 @@ bool noise_handshake_create_initiation(struct message_handshake_initiation *dst,
 	handshake_init(hs->chaining_key, hs->hash, hs->remote_static);
 
 	/* e */
-	curve25519_generate_secret(hs->ephemeral_private);
+	generate_ephemeral(hs->ephemeral_private);
 	if (!curve25519_public(dst->unencrypted_ephemeral,
 			       hs->ephemeral_private))
 		goto out;
@@ -325,7 +334,7 @@ bool noise_handshake_create_response(struct message_handshake_response *dst,
 	dst->receiver_index = htole32(hs->remote_index);
 
 	/* e */
-	curve25519_generate_secret(hs->ephemeral_private);
+	generate_ephemeral(hs->ephemeral_private);
 	if (!curve25519_public(dst->unencrypted_ephemeral,
 			       hs->ephemeral_private))
 		goto out;

@@ -61,6 +61,9 @@ struct noise_handshake {
 };
 
 void noise_init(void);
+/* Tests only: when set, supplies ephemeral private keys instead of the RNG,
+ * so a handshake can be checked against a fixed vector. */
+extern void (*noise_test_ephemeral)(uint8_t out[NOISE_PUBLIC_KEY_LEN]);
 void noise_handshake_init(struct noise_handshake *hs, struct peer *peer,
 			  const uint8_t peer_public[NOISE_PUBLIC_KEY_LEN],
 			  const uint8_t psk[NOISE_SYMMETRIC_KEY_LEN]);
