@@ -10,16 +10,21 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
 	-D_GNU_SOURCE -Isrc -MMD -MP $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 ifeq ($(SAN),1)
-CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ALL_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
+# libFuzzer build (clang): `make fuzz` sets this in a tree of its own.
+ifeq ($(FUZZ),1)
+ALL_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
 ifeq ($(WERROR),1)
-CFLAGS += -Werror
+ALL_CFLAGS += -Werror
 endif
 
 ifeq ($(V),1)
@@ -49,7 +54,7 @@ $(BUILD)/libspokewire.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit.o $(BUILD)/libspokewire.a
 	@mkdir -p $(@D)
@@ -58,15 +63,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit.o $(BUILD)/li
 
 tests: $(BUILD)/spokewire $(TEST_BIN)
 
-# libFuzzer targets: clang only, built with ASan+UBSan and the fuzzer runtime.
-FUZZ_BUILD := build/fuzz
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
-	-fsanitize=fuzzer,address,undefined
-fuzz: $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
-$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC)
-	@mkdir -p $(@D)
-	@echo "  FUZZ    $@"
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
+# libFuzzer targets: fuzz/fuzz_NAME.c -> build/fuzz/fuzz_NAME, run e.g.
+# build/fuzz/fuzz_receive -max_total_time=60 fuzz/corpus/receive
+fuzz:
+	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz FUZZ=1 fuzz-targets
+fuzz-targets: $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
+$(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/libspokewire.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 check:
 	$(Q)./tests/run.sh
@@ -74,5 +78,5 @@ check:
 clean:
 	rm -rf build
 
-.PHONY: all tests fuzz check clean
+.PHONY: all tests fuzz fuzz-targets check clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
