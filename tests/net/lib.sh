@@ -198,15 +198,16 @@ start_wg() {
 }
 sock_or_dead() { [ -S "$WG_RUN/$1.sock" ] || pid_gone "$2"; }
 
-# stop_wg IFACE [SIG]: signal a start_wg daemon (default TERM), wait up to
-# 5 s for it to exit; prints its exit status, returns 1 if it did not exit.
+# stop_wg IFACE [SIG]: signal a start_wg daemon (default TERM) and wait up
+# to 5 s for it to exit. Returns 1 if it did not; else sets WG_EXIT_STATUS.
+# (Do not call it in $(...): only this shell can reap its children.)
 stop_wg() {
-	local pid=${T_PID[$1]} rc
+	local pid=${T_PID[$1]}
+	WG_EXIT_STATUS=
 	kill -"${2:-TERM}" "$pid" 2>/dev/null
 	wait_until 5 pid_gone "$pid" || return 1
 	wait "$pid"
-	rc=$?
-	echo "$rc"
+	WG_EXIT_STATUS=$?
 }
 
 # ns_daemon_pids NS IMPL: PIDs of IMPL daemons running in NS.
