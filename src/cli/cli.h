@@ -7,6 +7,7 @@ int cmd_genkey(int argc, char *argv[]);
 int cmd_genpsk(int argc, char *argv[]);
 int cmd_pubkey(int argc, char *argv[]);
 int cmd_device(int argc, char *argv[]);
+int cmd_controller(int argc, char *argv[]);
 
 extern const char *prog_name;
 

@@ -18,6 +18,8 @@ static const struct {
 	{ "genpsk", cmd_genpsk, "", "Generates a new preshared key to stdout" },
 	{ "pubkey", cmd_pubkey, "< private.key",
 	  "Reads a private key from stdin, writes its public key" },
+	{ "controller", cmd_controller, "[OPTIONS]",
+	  "Runs the registry and its HTTP API (--help for more)" },
 };
 
 static void usage(FILE *f)
