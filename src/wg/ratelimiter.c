@@ -1,5 +1,5 @@
 /* Handshake rate limiting: one token bucket per source address (IPv6 per
- * /64) in a SipHash-keyed chained table, as the Linux driver's ratelimiter.c. */
+ * /64) in a SipHash-keyed chained table, as in the Linux driver. */
 #include "wg/ratelimiter.h"
 
 #include <errno.h>
@@ -77,8 +77,8 @@ static bool source_key(const struct sockaddr *src, int *family, uint64_t *ip)
 	a6 = sin6->sin6_addr.s6_addr;
 	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
 		*family = AF_INET;
-		memcpy(ip, a6 + sizeof(struct in6_addr) - sizeof(struct in_addr),
-		       sizeof(struct in_addr));
+		/* ::ffff:a.b.c.d */
+		memcpy(ip, &a6[12], sizeof(struct in_addr));
 		return true;
 	}
 	*family = AF_INET6;

@@ -10,7 +10,7 @@
 _Static_assert(RING_WORDS == sizeof(((struct replay_counter *)0)->backtrack) /
 				    sizeof(uint64_t),
 	       "backtrack size");
-_Static_assert((RING_WORDS & (RING_WORDS - 1)) == 0, "ring is a power of 2");
+_Static_assert((RING_WORDS & (RING_WORDS - 1)) == 0, "ring: a power of 2");
 _Static_assert(COUNTER_REDUNDANT_BITS == BITS_PER_WORD,
 	       "one redundant word: the one being recycled");
 
@@ -43,12 +43,12 @@ bool replay_check(struct replay_counter *r, uint64_t counter)
 		if (top > RING_WORDS)
 			top = RING_WORDS;
 		for (i = 1; i <= top; ++i)
-			r->backtrack[(i + index_current) & (RING_WORDS - 1)] = 0;
+			r->backtrack[(index_current + i) % RING_WORDS] = 0;
 		r->counter = counter;
 	}
 
-	index &= RING_WORDS - 1;
-	bit = 1ULL << (counter & (BITS_PER_WORD - 1));
+	index %= RING_WORDS;
+	bit = 1ULL << (counter % BITS_PER_WORD);
 	if (r->backtrack[index] & bit)
 		return false;
 	r->backtrack[index] |= bit;

@@ -661,12 +661,20 @@ static int walk_check(void *ctx, int family, const void *addr, uint8_t cidr)
 	return 0;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+	const struct horrible_entry *x = *(struct horrible_entry *const *)a;
+	const struct horrible_entry *y = *(struct horrible_entry *const *)b;
+
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 /* Each owner's walk is its prefixes in the order they were last given to
  * it, with host bits cleared. */
 static void compare_walks(void)
 {
 	struct walk_cmp w;
-	size_t i, j;
+	size_t i;
 	int p;
 
 	w.want = calloc(horrible_n + 1, sizeof(*w.want));
@@ -678,15 +686,7 @@ static void compare_walks(void)
 			if (horrible[i].owner == &peers[p])
 				w.want[w.n++] = &horrible[i];
 		}
-		for (i = 1; i < w.n; ++i) {
-			for (j = i; j > 0 && w.want[j - 1]->seq > w.want[j]->seq;
-			     --j) {
-				struct horrible_entry *tmp = w.want[j];
-
-				w.want[j] = w.want[j - 1];
-				w.want[j - 1] = tmp;
-			}
-		}
+		qsort(w.want, w.n, sizeof(*w.want), by_seq);
 		w.i = 0;
 		w.bad = false;
 		CHECK(peers[p].list.count == w.n);
@@ -701,7 +701,7 @@ static void test_random_vs_reference(void)
 	struct allowedips t;
 	uint8_t base[16], addr[16];
 	int i, j, f, family, len, ret;
-	uint8_t cidr;
+	uint8_t cidr, keep;
 
 	/* ALLOWEDIPS_SEED=<n> replays a failure. */
 	if (getenv("ALLOWEDIPS_SEED"))
@@ -784,7 +784,8 @@ static void test_random_vs_reference(void)
 		cidr = e->cidr;
 		if (rng_below(2)) {
 			len = addr_len(family);
-			mutate(addr, e->addr, len, (uint8_t)rng_below(8u * len));
+			keep = (uint8_t)rng_below(8u * len);
+			mutate(addr, e->addr, len, keep);
 			cidr = (uint8_t)rng_below(8u * len + 1);
 		}
 		CHECK(allowedips_insert(&t, family, addr, cidr, p,
