@@ -33,9 +33,9 @@ struct conn {
 	/* Input: unconsumed bytes are in[in_off, in_len). */
 	char *in;
 	size_t in_off, in_len, in_cap;
-	/* Where the search for a set body's blank line resumes (0: not yet
-	 * started for the current request). */
-	size_t scan;
+	/* The search for a set body's blank line: start of the line it is
+	 * in, and how far it has looked (0: not started for this request). */
+	size_t scan_line, scan_end;
 	/* Reply being written: out[out_off, out_len). */
 	char *out;
 	size_t out_off, out_len;
@@ -145,34 +145,37 @@ static void consume(struct conn *c, size_t n)
 {
 	memzero(c->in + c->in_off, n);
 	c->in_off += n;
-	c->scan = 0;
+	c->scan_line = c->scan_end = 0;
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
 }
 
 /* Finds the blank line that ends a set body starting at body. Returns its
- * offset (the body's length) and sets *end past it, or -1 if not there yet. */
+ * offset (the body's length) and sets *end past it, or -1 if not there yet.
+ * Resumes where it stopped, so a body arriving in pieces is scanned once. */
 static long find_blank_line(struct conn *c, size_t body, size_t *end)
 {
 	const char *in = c->in + c->in_off;
 	size_t avail = c->in_len - c->in_off;
-	size_t pos = c->scan > body ? c->scan : body;
+	size_t line = c->scan_line > body ? c->scan_line : body;
+	size_t pos = c->scan_end > line ? c->scan_end : line;
 
 	while (pos < avail) {
 		const char *nl = memchr(in + pos, '\n', avail - pos);
-		size_t line;
+		size_t len;
 
 		if (!nl)
 			break;
-		line = (size_t)(nl - (in + pos));
+		len = (size_t)(nl - (in + line));
 		/* "\r\n" is blank too: Go's ScanLines drops the CR. */
-		if (!line || (line == 1 && in[pos] == '\r')) {
-			*end = pos + line + 1;
-			return (long)(pos - body);
+		if (!len || (len == 1 && in[line] == '\r')) {
+			*end = line + len + 1;
+			return (long)(line - body);
 		}
-		pos += line + 1;
+		line = pos = line + len + 1;
 	}
-	c->scan = pos;
+	c->scan_line = line;
+	c->scan_end = avail;
 	return -1;
 }
 
