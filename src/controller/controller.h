@@ -39,6 +39,7 @@ struct metrics {
 	atomic_ulong rate_limited;
 	atomic_ulong devices;
 	atomic_long waiters;
+	atomic_long resuming; /* woken, not yet answered */
 };
 
 struct controller {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "controller/api.h"
 
@@ -370,9 +371,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*con_cls = req;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > ctl->body_limit) {
-			/* Refuse before reading: MHD closes afterwards. */
+		if (cl && strtoull(cl, NULL, 10) > ctl->body_limit)
 			req->too_large = true;
+		/* A body that is merely too large is drained, so the client
+		 * gets to read our 413; a huge one is refused before reading
+		 * (and MHD closes the connection afterwards). */
+		if (cl && strtoull(cl, NULL, 10) >
+				  ctl->body_limit * DRAIN_FACTOR) {
 			c.req = req;
 			api_error(&c, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "body too large");
@@ -383,9 +388,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	c.req = req;
 	source_address(&c);
 	if (req->held) {
+		enum MHD_Result ret;
+
 		req->held = false;
 		api_netmap_resume(&c);
-		return finish(&c);
+		ret = finish(&c);
+		atomic_fetch_sub(&ctl->metrics.resuming, 1);
+		return ret;
 	}
 	if (*upload_size) {
 		if (req->too_large || req->len + *upload_size > ctl->body_limit) {
@@ -500,8 +509,19 @@ int http_start(struct controller *ctl, const char *listen,
 
 void http_stop(struct controller *ctl)
 {
-	if (ctl->httpd)
-		MHD_stop_daemon(ctl->httpd);
+	MHD_socket fd;
+	int i;
+
+	if (!ctl->httpd)
+		return;
+	/* Let held polls that watch_stop() woke get their answers out. */
+	fd = MHD_quiesce_daemon(ctl->httpd);
+	for (i = 0; i < 200 && atomic_load(&ctl->metrics.resuming) > 0; ++i)
+		usleep(10000);
+	usleep(100000);
+	MHD_stop_daemon(ctl->httpd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
 	ctl->httpd = NULL;
 }
 

@@ -49,6 +49,7 @@ static void wake(struct controller *ctl, struct waiter *w)
 	w->next = w->prev = NULL;
 	w->queued = false;
 	atomic_fetch_sub(&ctl->metrics.waiters, 1);
+	atomic_fetch_add(&ctl->metrics.resuming, 1);
 	MHD_resume_connection(w->conn);
 }
 
