@@ -1,0 +1,397 @@
+/* TSO splitting and GRO coalescing for TUN devices with IFF_VNET_HDR (the
+ * approach of wireguard-go's tun/offload_linux.go and Linux's
+ * tcp_gro_receive, written for our buffers). */
+#include "io/offload.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+enum {
+	TCP_FIN = 0x01,
+	TCP_SYN = 0x02,
+	TCP_RST = 0x04,
+	TCP_PSH = 0x08,
+	TCP_ACK = 0x10,
+	TCP_URG = 0x20,
+	TCP_ECE = 0x40,
+	TCP_CWR = 0x80,
+	IPV4_HDR = 20,
+	IPV6_HDR = 40,
+	TCP_HDR = 20,
+	TCP_CSUM_OFF = 16,
+	OPEN_FLOWS = 8,
+};
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* Sums native-endian words; the one's complement sum does not care about
+ * grouping or byte order as long as the final store is native too. */
+uint32_t csum_add(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t s = sum;
+
+	while (len >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		s += v >> 32;
+		s += v & 0xffffffffu;
+		p += 8;
+		len -= 8;
+	}
+	while (len >= 2) {
+		uint16_t v;
+
+		memcpy(&v, p, 2);
+		s += v;
+		p += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint8_t last[2] = { *p, 0 };
+		uint16_t v;
+
+		memcpy(&v, last, 2);
+		s += v;
+	}
+	while (s >> 32)
+		s = (s & 0xffffffffu) + (s >> 32);
+	return (uint32_t)s;
+}
+
+uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+uint32_t csum_pseudo(const uint8_t *ip, int proto, size_t l4_len)
+{
+	uint8_t tail[8] = { 0 };
+	uint32_t sum;
+
+	if ((ip[0] >> 4) == 4) {
+		sum = csum_add(0, ip + 12, 8);
+		tail[1] = (uint8_t)proto;
+		put16(tail + 2, (uint16_t)l4_len);
+		return csum_add(sum, tail, 4);
+	}
+	sum = csum_add(0, ip + 8, 32);
+	put32(tail, (uint32_t)l4_len);
+	tail[7] = (uint8_t)proto;
+	return csum_add(sum, tail, 8);
+}
+
+static void store_csum(uint8_t *field, uint32_t sum)
+{
+	uint16_t c = (uint16_t)~csum_fold(sum);
+
+	memcpy(field, &c, 2);
+}
+
+static void ipv4_fix_csum(uint8_t *ip)
+{
+	unsigned ihl = (ip[0] & 0xf) * 4u;
+
+	ip[10] = ip[11] = 0;
+	store_csum(ip + 10, csum_add(0, ip, ihl));
+}
+
+static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)
+{
+	uint8_t *dst = sink->alloc(sink->ctx, len);
+
+	if (!dst)
+		return 0;
+	memcpy(dst, pkt, len);
+	sink->emit(sink->ctx, dst, len);
+	return 1;
+}
+
+int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
+		  const struct offload_sink *sink)
+{
+	unsigned l4 = h->csum_start, thlen, hdrlen, mss = h->gso_size;
+	unsigned gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	size_t payload, off;
+	uint32_t seq0;
+	uint16_t id0 = 0;
+	uint8_t flags;
+	bool v4;
+	int n = 0;
+
+	if (gso == VIRTIO_NET_HDR_GSO_NONE) {
+		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			/* The field holds the pseudo-header sum: finish it. */
+			size_t at = (size_t)l4 + h->csum_offset;
+			uint16_t c;
+
+			if (l4 >= len || at + 2 > len)
+				return -EINVAL;
+			c = (uint16_t)~csum_fold(csum_add(0, pkt + l4, len - l4));
+			if (!c && h->csum_offset == 6) /* UDP: 0 means none */
+				c = 0xffff;
+			memcpy(pkt + at, &c, 2);
+		}
+		return emit_copy(pkt, len, sink);
+	}
+	if (gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6)
+		return -EINVAL;
+	if (len < IPV4_HDR)
+		return -EINVAL;
+	v4 = (pkt[0] >> 4) == 4;
+	if (v4 != (gso == VIRTIO_NET_HDR_GSO_TCPV4))
+		return -EINVAL;
+	if (v4 ? l4 != (pkt[0] & 0xfu) * 4 : l4 < IPV6_HDR)
+		return -EINVAL;
+	if (l4 + TCP_HDR > len || !mss)
+		return -EINVAL;
+	thlen = (pkt[l4 + 12] >> 4) * 4u;
+	hdrlen = l4 + thlen;
+	if (thlen < TCP_HDR || hdrlen > len)
+		return -EINVAL;
+	payload = len - hdrlen;
+	seq0 = get32(pkt + l4 + 4);
+	flags = pkt[l4 + 13];
+	if (v4)
+		id0 = get16(pkt + 4);
+
+	for (off = 0; off < payload || (!payload && !n); off += mss) {
+		size_t chunk = payload - off < mss ? payload - off : mss;
+		bool last = off + chunk >= payload;
+		uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
+		uint8_t *tcp;
+
+		if (!seg)
+			break;
+		memcpy(seg, pkt, hdrlen);
+		memcpy(seg + hdrlen, pkt + hdrlen + off, chunk);
+		if (v4) {
+			put16(seg + 2, (uint16_t)(hdrlen + chunk));
+			put16(seg + 4, (uint16_t)(id0 + n));
+			ipv4_fix_csum(seg);
+		} else {
+			put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
+		}
+		tcp = seg + l4;
+		put32(tcp + 4, seq0 + (uint32_t)off);
+		tcp[13] = flags;
+		if (!last)
+			tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+		if (n)
+			tcp[13] &= (uint8_t)~TCP_CWR;
+		tcp[16] = tcp[17] = 0;
+		store_csum(tcp + TCP_CSUM_OFF,
+			   csum_add(csum_pseudo(seg, IPPROTO_TCP, thlen + chunk),
+				    tcp, thlen + chunk));
+		sink->emit(sink->ctx, seg, hdrlen + chunk);
+		n++;
+		if (!payload)
+			break;
+	}
+	return n;
+}
+
+/* Header facts of a packet that may take part in a merge. */
+struct tcp_info {
+	unsigned iphlen, thlen, plen;
+	uint32_t seq;
+	uint8_t flags;
+	bool v4;
+};
+
+static bool tcp_candidate(const struct offload_pkt *p, struct tcp_info *t)
+{
+	const uint8_t *d = p->data;
+	unsigned total;
+
+	if (p->len < IPV4_HDR + TCP_HDR)
+		return false;
+	if ((d[0] >> 4) == 4) {
+		/* no options, not a fragment, TCP */
+		if (d[0] != 0x45 || d[9] != IPPROTO_TCP || (get16(d + 6) & 0x3fff))
+			return false;
+		total = get16(d + 2);
+		t->iphlen = IPV4_HDR;
+		t->v4 = true;
+	} else if ((d[0] >> 4) == 6) {
+		if (p->len < IPV6_HDR + TCP_HDR || d[6] != IPPROTO_TCP)
+			return false;
+		total = IPV6_HDR + get16(d + 4);
+		t->iphlen = IPV6_HDR;
+		t->v4 = false;
+	} else {
+		return false;
+	}
+	if (total != p->len)
+		return false;
+	t->thlen = (d[t->iphlen + 12] >> 4) * 4u;
+	if (t->thlen < TCP_HDR || t->iphlen + t->thlen >= p->len)
+		return false;
+	t->plen = p->len - t->iphlen - t->thlen;
+	t->flags = d[t->iphlen + 13];
+	if ((t->flags & ~(TCP_ACK | TCP_PSH)) || !(t->flags & TCP_ACK))
+		return false;
+	t->seq = get32(d + t->iphlen + 4);
+	return true;
+}
+
+/* Same flow and the same headers in every field a merge must keep: IP
+ * addresses, TOS/TTL (or traffic class, flow label, hop limit), DF, ports,
+ * ack, window, header lengths and TCP options. */
+static bool same_headers(const struct offload_pkt *a, const struct tcp_info *ta,
+			 const struct offload_pkt *b, const struct tcp_info *tb)
+{
+	const uint8_t *x = a->data, *y = b->data;
+
+	if (ta->v4 != tb->v4 || ta->thlen != tb->thlen)
+		return false;
+	if (ta->v4) {
+		if (x[1] != y[1] || x[8] != y[8] || (x[6] & 0x40) != (y[6] & 0x40) ||
+		    memcmp(x + 12, y + 12, 8))
+			return false;
+	} else if (memcmp(x, y, 4) || x[7] != y[7] || memcmp(x + 8, y + 8, 32)) {
+		return false;
+	}
+	x += ta->iphlen;
+	y += tb->iphlen;
+	/* ports; ack; window; options */
+	return !memcmp(x, y, 4) && !memcmp(x + 8, y + 8, 4) &&
+	       !memcmp(x + 14, y + 14, 2) &&
+	       !memcmp(x + TCP_HDR, y + TCP_HDR, ta->thlen - TCP_HDR);
+}
+
+struct group {
+	unsigned write, last;
+	struct tcp_info head;
+	uint32_t next_seq, payload;
+	bool psh;    /* a merged segment had PSH: the head gets it */
+	bool closed; /* PSH or a short segment: nothing may follow */
+};
+
+unsigned offload_payload_off(const struct offload_pkt *pkt)
+{
+	const uint8_t *d = pkt->data;
+	unsigned iphlen = (d[0] >> 4) == 4 ? IPV4_HDR : IPV6_HDR;
+
+	return iphlen + (d[iphlen + 12] >> 4) * 4u;
+}
+
+static void finish_group(struct offload_pkt *pkts, struct offload_write *w,
+			 const struct group *g)
+{
+	struct offload_pkt *p = &pkts[w->first];
+	struct virtio_net_hdr *vh = (void *)(p->data - VNET_HDR_LEN);
+	const struct tcp_info *t = &g->head;
+	uint8_t *tcp = p->data + t->iphlen;
+	unsigned l4_len = t->thlen + g->payload;
+
+	memset(vh, 0, sizeof(*vh));
+	if (w->count == 1)
+		return;
+	if (t->v4) {
+		put16(p->data + 2, (uint16_t)(t->iphlen + l4_len));
+		ipv4_fix_csum(p->data);
+	} else {
+		put16(p->data + 4, (uint16_t)l4_len);
+	}
+	if (g->psh)
+		tcp[13] |= TCP_PSH;
+	/* CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum. */
+	{
+		uint16_t c = csum_fold(csum_pseudo(p->data, IPPROTO_TCP, l4_len));
+
+		memcpy(tcp + TCP_CSUM_OFF, &c, 2);
+	}
+	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh->gso_type = t->v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+	vh->hdr_len = (uint16_t)(t->iphlen + t->thlen);
+	vh->gso_size = (uint16_t)t->plen;
+	vh->csum_start = (uint16_t)t->iphlen;
+	vh->csum_offset = TCP_CSUM_OFF;
+}
+
+unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
+			  struct offload_write *writes, uint32_t *next)
+{
+	struct group open[OPEN_FLOWS], *g;
+	unsigned nopen = 0, nw = 0, i, j;
+
+	for (i = 0; i < n; ++i) {
+		struct tcp_info t;
+
+		next[i] = UINT32_MAX;
+		if (!tcp_candidate(&pkts[i], &t)) {
+			writes[nw] = (struct offload_write){ i, 1 };
+			memset(pkts[i].data - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+			nw++;
+			continue;
+		}
+		g = NULL;
+		for (j = 0; j < nopen; ++j) {
+			if (same_headers(&pkts[writes[open[j].write].first],
+					 &open[j].head, &pkts[i], &t)) {
+				g = &open[j];
+				break;
+			}
+		}
+		if (g && t.seq == g->next_seq && t.plen <= g->head.plen &&
+		    !g->closed && writes[g->write].count < OFFLOAD_MAX_SEGS &&
+		    g->head.iphlen + g->head.thlen + g->payload + t.plen <=
+			    OFFLOAD_MAX_LEN) {
+			next[g->last] = i;
+			g->last = i;
+			g->next_seq += t.plen;
+			g->payload += t.plen;
+			g->psh = (t.flags & TCP_PSH) != 0;
+			g->closed = g->psh || t.plen < g->head.plen;
+			writes[g->write].count++;
+			continue;
+		}
+		if (g) {
+			/* The flow moved on: close its group. */
+			finish_group(pkts, &writes[g->write], g);
+			*g = open[--nopen];
+		}
+		if (nopen == OPEN_FLOWS) {
+			finish_group(pkts, &writes[open[0].write], &open[0]);
+			memmove(open, open + 1, --nopen * sizeof(open[0]));
+		}
+		g = &open[nopen++];
+		g->write = nw;
+		g->last = i;
+		g->head = t;
+		g->next_seq = t.seq + t.plen;
+		g->payload = t.plen;
+		g->psh = (t.flags & TCP_PSH) != 0;
+		g->closed = g->psh;
+		writes[nw++] = (struct offload_write){ i, 1 };
+	}
+	for (j = 0; j < nopen; ++j)
+		finish_group(pkts, &writes[open[j].write], &open[j]);
+	return nw;
+}
