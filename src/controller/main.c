@@ -72,6 +72,9 @@ static void usage(FILE *f)
 "  --auth-burst N           failed authentications a source may make before\n"
 "                           it gets 429 (default %d) ...\n"
 "  --auth-rate N            ... of which N per second are forgiven (default %d).\n"
+"  --watch-interval-ms MS   how often held polls re-read the store's version\n"
+"                           (default 250); what another controller on the same\n"
+"                           PostgreSQL changed reaches our polls this fast.\n"
 "  -h, --help               this text.\n"
 "\n"
 "Master key: --master-key-file, else $" MASTER_KEY_ENV ". With neither, the\n"
@@ -196,7 +199,7 @@ static int parse_options(int argc, char *argv[], struct options *o)
 		.poll_max = POLL_MAX_SEC,
 		.auth_burst = AUTH_BURST_DEFAULT,
 		.auth_rate = AUTH_RATE_DEFAULT,
-		.watch_ms = 500,
+		.watch_ms = 250,
 	};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
