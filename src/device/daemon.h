@@ -15,8 +15,12 @@ struct uapi_server;
 struct uapi_config;
 
 enum {
-	BATCH = 64,
-	POOL_MAX_BUFFERS = 8192,
+	TX_BATCH = 512,        /* outer datagrams queued before a flush */
+	TUN_BATCH = 512,       /* inner packets queued for the TUN */
+	RX_MSGS = 16,          /* recvmmsg messages, each up to 64 KiB (GRO) */
+	RX_BUF = 65536 + 256,
+	TUN_READS = 16,        /* TUN reads per readiness event */
+	POOL_MAX_BUFFERS = 16384,
 	TICK_MS = 100,
 };
 
@@ -37,10 +41,20 @@ struct daemon {
 	int verbose;
 	unsigned ticks;
 
-	struct tx_slot tx[BATCH];
+	bool tun_offload; /* TSO in, GRO-coalesced writes out */
+	bool udp_gso;     /* UDP_SEGMENT sends, until the kernel refuses */
+	uint8_t *tun_rbuf;
+	uint8_t *rx_bufs; /* RX_MSGS * RX_BUF */
+
+	struct tx_slot tx[TX_BATCH];
 	unsigned ntx;
-	struct pktbuf *rx[BATCH];
-	uint64_t tun_write_errors;
+	struct pktbuf *tun_out[TUN_BATCH];
+	unsigned ntun_out;
+
+	struct {
+		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;
+		uint64_t gso_sends, gro_reads, tun_coalesced;
+	} stats;
 };
 
 /* Creates the TUN device and UAPI socket (before daemonising, so callers
@@ -49,6 +63,15 @@ int daemon_setup(struct daemon *d, const char *ifname);
 /* Runs the event loop until the interface is deleted or a signal arrives. */
 int daemon_run(struct daemon *d);
 void daemon_teardown(struct daemon *d);
+
+/* datapath.c */
+extern const struct wg_ops daemon_wg_ops;
+int datapath_init(struct daemon *d);
+void datapath_free(struct daemon *d);
+void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg);
+void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg);
+/* Sends queued datagrams and writes queued inner packets. */
+void datapath_flush(struct daemon *d);
 
 /* apply.c: UAPI get/set against the running device. */
 int daemon_uapi_get(void *ctx, struct uapi_config *cfg);

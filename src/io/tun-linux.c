@@ -1,32 +1,43 @@
-/* Linux TUN: /dev/net/tun with IFF_TUN | IFF_NO_PI, MTU via SIOC[GS]IFMTU. */
+/* Linux TUN: /dev/net/tun with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR and TSO
+ * offload when the kernel allows it; MTU via SIOC[GS]IFMTU. */
 #include "io/tun.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int tun_open(const char *name, char name_out[16])
+int tun_open(const char *name, char name_out[16], bool *offload)
 {
 	struct ifreq ifr = { 0 };
-	int fd, ret;
+	int fd, ret, hdrlen = sizeof(struct virtio_net_hdr);
 
 	if (strlen(name) >= IFNAMSIZ)
 		return -ENAMETOOLONG;
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
 	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdrlen) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	/* Checksum and TSO offload: the kernel may hand us up to 64 KiB TCP
+	 * segments and accepts the same from us. Optional. */
+	*offload = ioctl(fd, TUNSETOFFLOAD,
+			 TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
 	if (name_out) {
 		memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
 		name_out[IFNAMSIZ - 1] = '\0';

@@ -1,8 +1,9 @@
-/* Socket setup for udp.h: dual sockets, large buffers, fwmark. */
+/* Socket setup for udp.h: dual sockets, large buffers, fwmark, UDP GRO. */
 #include "io/udp.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,7 +24,7 @@ static void set_buffers(int fd)
 }
 
 static int open_one(int family, uint16_t port, uint32_t fwmark,
-		    uint16_t *bound)
+		    uint16_t *bound, bool *gro)
 {
 	union {
 		struct sockaddr sa;
@@ -50,6 +51,7 @@ static int open_one(int family, uint16_t port, uint32_t fwmark,
 	    setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0)
 		goto err;
 	set_buffers(fd);
+	*gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 	if (bind(fd, &addr.sa, len) < 0)
 		goto err;
 	if (getsockname(fd, &addr.sa, &len) < 0)
@@ -67,13 +69,14 @@ int udp_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 {
 	int tries, fd4, fd6;
 	uint16_t bound4 = 0, bound6 = 0;
+	bool gro4 = false, gro6 = false;
 
 	for (tries = 0; tries < PORT_RETRIES; ++tries) {
-		fd4 = open_one(AF_INET, port, fwmark, &bound4);
+		fd4 = open_one(AF_INET, port, fwmark, &bound4, &gro4);
 		if (fd4 < 0 && fd4 != -EAFNOSUPPORT)
 			return fd4;
 		fd6 = open_one(AF_INET6, fd4 >= 0 ? bound4 : port, fwmark,
-			       &bound6);
+			       &bound6, &gro6);
 		if (fd6 == -EADDRINUSE && !port && fd4 >= 0) {
 			close(fd4);
 			continue; /* the random port is taken for IPv6 */
@@ -89,6 +92,7 @@ int udp_open(struct udp_socks *s, uint16_t port, uint32_t fwmark)
 		s->fd6 = fd6;
 		s->port = fd4 >= 0 ? bound4 : bound6;
 		s->fwmark = fwmark;
+		s->gro = (fd4 < 0 || gro4) && (fd6 < 0 || gro6);
 		return 0;
 	}
 	return -EADDRINUSE;

@@ -3,6 +3,7 @@
 #ifndef SPOKEWIRE_IO_UDP_H
 #define SPOKEWIRE_IO_UDP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -10,6 +11,7 @@ struct udp_socks {
 	int fd4, fd6;
 	uint16_t port;
 	uint32_t fwmark;
+	bool gro; /* UDP_GRO accepted: reads may hold several datagrams */
 };
 
 /* Binds both families to port (0: a random port free in both). 0 or -errno;

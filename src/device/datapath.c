@@ -1,0 +1,369 @@
+/* The device daemon's data paths. Out: TUN reads (TSO super-packets split
+ * into segments) -> wg_send -> queued datagrams sent with UDP GSO. In:
+ * recvmmsg with UDP GRO -> wg_receive -> queued inner packets, TCP segments
+ * of a flow coalesced into one TUN write. Buffers come from the pool. */
+#include <errno.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "device/daemon.h"
+#include "io/loop.h"
+#include "io/offload.h"
+
+enum {
+	GSO_MAX_SEGS = 64,
+	GSO_MAX_BYTES = 65000,
+	/* Inner packets must leave room for padding and the tag. */
+	PKT_ROOM = PKTBUF_SIZE - PKTBUF_HEADROOM - 64,
+};
+
+static void update_clock(struct daemon *d)
+{
+	wg_set_clock(d->wg, clock_mono_ns(), clock_real_ns());
+}
+
+int datapath_init(struct daemon *d)
+{
+	d->udp_gso = true;
+	d->tun_rbuf = malloc(VNET_HDR_LEN + OFFLOAD_MAX_LEN);
+	d->rx_bufs = malloc((size_t)RX_MSGS * RX_BUF);
+	return d->tun_rbuf && d->rx_bufs ? 0 : -ENOMEM;
+}
+
+void datapath_free(struct daemon *d)
+{
+	free(d->tun_rbuf);
+	free(d->rx_bufs);
+	d->tun_rbuf = d->rx_bufs = NULL;
+}
+
+/* ---- out: UDP */
+
+static socklen_t ep_len(const union endpoint *ep)
+{
+	return ep->sa.sa_family == AF_INET6 ? sizeof(ep->in6) : sizeof(ep->in4);
+}
+
+static bool same_ep(const union endpoint *a, const union endpoint *b)
+{
+	return a->sa.sa_family == b->sa.sa_family && !memcmp(a, b, ep_len(a));
+}
+
+struct gso_msg {
+	struct msghdr hdr;
+	char cbuf[CMSG_SPACE(sizeof(uint16_t))];
+};
+
+/* Sends tx[first..first+n) (all to one socket) as few GSO messages. */
+static void send_run(struct daemon *d, int fd, unsigned first, unsigned n)
+{
+	static struct iovec iov[TX_BATCH];
+	static struct mmsghdr msgs[TX_BATCH];
+	static struct gso_msg gm[TX_BATCH];
+	unsigned i = first, end = first + n, nm = 0, sent = 0;
+	int ret;
+
+	while (i < end) {
+		struct tx_slot *s = &d->tx[i];
+		unsigned j = i, segs = 0, bytes = 0, seglen = s->pb->len;
+		struct msghdr *h = &gm[nm].hdr;
+
+		/* Equal-sized datagrams to one endpoint; the last may be
+		 * shorter. */
+		while (j < end && segs < GSO_MAX_SEGS && d->udp_gso &&
+		       same_ep(&d->tx[j].ep, &s->ep) &&
+		       d->tx[j].pb->len <= seglen &&
+		       bytes + d->tx[j].pb->len <= GSO_MAX_BYTES) {
+			iov[j].iov_base = pkt_data(d->tx[j].pb);
+			iov[j].iov_len = d->tx[j].pb->len;
+			bytes += d->tx[j].pb->len;
+			segs++;
+			if (d->tx[j++].pb->len < seglen)
+				break;
+		}
+		if (!segs) {
+			iov[j].iov_base = pkt_data(s->pb);
+			iov[j].iov_len = s->pb->len;
+			j++;
+			segs = 1;
+		}
+		memset(h, 0, sizeof(*h));
+		h->msg_name = &s->ep;
+		h->msg_namelen = ep_len(&s->ep);
+		h->msg_iov = &iov[i];
+		h->msg_iovlen = segs;
+		if (segs > 1) {
+			struct cmsghdr *cm;
+			uint16_t size = (uint16_t)seglen;
+
+			h->msg_control = gm[nm].cbuf;
+			h->msg_controllen = sizeof(gm[nm].cbuf);
+			cm = CMSG_FIRSTHDR(h);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(size));
+			memcpy(CMSG_DATA(cm), &size, sizeof(size));
+			d->stats.gso_sends++;
+		}
+		msgs[nm].msg_hdr = *h;
+		nm++;
+		i = j;
+	}
+	while (sent < nm) {
+		ret = sendmmsg(fd, msgs + sent, nm - sent, 0);
+		if (ret > 0) {
+			sent += (unsigned)ret;
+			continue;
+		}
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0 && (errno == EIO || errno == EINVAL) &&
+		    msgs[sent].msg_hdr.msg_controllen && d->udp_gso) {
+			/* The kernel or device refuses GSO: go without. */
+			daemon_log(d, "UDP GSO refused (%s); disabling it",
+				   strerror(errno));
+			d->udp_gso = false;
+			send_run(d, fd, first, n);
+			return;
+		}
+		/* Drop the head message (unreachable, buffer full) and go on;
+		 * losing datagrams is UDP's lot. */
+		d->stats.udp_send_errors++;
+		sent++;
+	}
+}
+
+static void flush_tx(struct daemon *d)
+{
+	unsigned i, start;
+
+	/* Runs of one family share a socket. */
+	for (start = 0; start < d->ntx; start = i) {
+		int family = d->tx[start].ep.sa.sa_family;
+		int fd = family == AF_INET6 ? d->udp.fd6 : d->udp.fd4;
+
+		for (i = start; i < d->ntx && d->tx[i].ep.sa.sa_family == family;
+		     ++i)
+			;
+		if (fd >= 0)
+			send_run(d, fd, start, i - start);
+	}
+	for (i = 0; i < d->ntx; ++i) {
+		pktpool_put(&d->pool, d->tx[i].pb);
+		d->tx[i].pb = NULL;
+	}
+	d->ntx = 0;
+}
+
+static void op_send(void *ctx, struct pktbuf *pb, const union endpoint *ep)
+{
+	struct daemon *d = ctx;
+
+	if (d->ntx == TX_BATCH)
+		flush_tx(d);
+	d->tx[d->ntx].pb = pb;
+	d->tx[d->ntx].ep = *ep;
+	d->ntx++;
+}
+
+/* ---- in: TUN */
+
+static void flush_tun(struct daemon *d)
+{
+	static struct offload_pkt pkts[TUN_BATCH];
+	static struct offload_write writes[TUN_BATCH];
+	static uint32_t next[TUN_BATCH];
+	struct iovec iov[OFFLOAD_MAX_SEGS + 1];
+	unsigned i, nw;
+
+	if (!d->ntun_out)
+		return;
+	for (i = 0; i < d->ntun_out; ++i) {
+		pkts[i].data = pkt_data(d->tun_out[i]);
+		pkts[i].len = d->tun_out[i]->len;
+	}
+	if (d->tun_offload) {
+		nw = offload_coalesce(pkts, d->ntun_out, writes, next);
+	} else {
+		for (i = 0; i < d->ntun_out; ++i) {
+			writes[i] = (struct offload_write){ i, 1 };
+			next[i] = UINT32_MAX;
+			memset(pkts[i].data - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+		}
+		nw = d->ntun_out;
+	}
+	for (i = 0; i < nw; ++i) {
+		unsigned k = writes[i].first, niov = 1;
+
+		iov[0].iov_base = pkts[k].data - VNET_HDR_LEN;
+		iov[0].iov_len = pkts[k].len + VNET_HDR_LEN;
+		for (k = next[k]; k != UINT32_MAX; k = next[k]) {
+			unsigned off = offload_payload_off(&pkts[k]);
+
+			iov[niov].iov_base = pkts[k].data + off;
+			iov[niov++].iov_len = pkts[k].len - off;
+		}
+		if (niov > 1)
+			d->stats.tun_coalesced += niov;
+		if (writev(d->tun_fd, iov, (int)niov) < 0)
+			d->stats.tun_write_errors++;
+	}
+	for (i = 0; i < d->ntun_out; ++i)
+		pktpool_put(&d->pool, d->tun_out[i]);
+	d->ntun_out = 0;
+}
+
+static void op_deliver(void *ctx, struct pktbuf *pb)
+{
+	struct daemon *d = ctx;
+
+	if (d->ntun_out == TUN_BATCH)
+		flush_tun(d);
+	d->tun_out[d->ntun_out++] = pb;
+}
+
+const struct wg_ops daemon_wg_ops = {
+	.send = op_send,
+	.deliver = op_deliver,
+};
+
+void datapath_flush(struct daemon *d)
+{
+	flush_tun(d);
+	flush_tx(d);
+}
+
+/* ---- out: TUN reads */
+
+struct split_ctx {
+	struct daemon *d;
+	struct pktbuf *pb;
+};
+
+static uint8_t *split_alloc(void *ctx, size_t len)
+{
+	struct split_ctx *c = ctx;
+
+	if (len > PKT_ROOM)
+		return NULL;
+	c->pb = pktpool_get(&c->d->pool);
+	return c->pb ? pkt_data(c->pb) : NULL;
+}
+
+static void split_emit(void *ctx, uint8_t *seg, size_t len)
+{
+	struct split_ctx *c = ctx;
+
+	c->pb->len = (uint32_t)len;
+	wg_send(c->d->wg, c->pb);
+	c->pb = NULL;
+}
+
+void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct daemon *d = arg;
+	struct split_ctx c = { .d = d };
+	const struct offload_sink sink = { split_alloc, split_emit, &c };
+	struct virtio_net_hdr h;
+	ssize_t n;
+	int i;
+
+	update_clock(d);
+	for (i = 0; i < TUN_READS; ++i) {
+		n = read(fd, d->tun_rbuf, VNET_HDR_LEN + OFFLOAD_MAX_LEN);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				/* EBADFD/EIO: the interface was deleted. */
+				daemon_log(d, "TUN read: %s; shutting down",
+					   strerror(errno));
+				loop_stop(loop);
+			}
+			break;
+		}
+		if (n <= VNET_HDR_LEN)
+			continue;
+		memcpy(&h, d->tun_rbuf, sizeof(h));
+		if (offload_split(&h, d->tun_rbuf + VNET_HDR_LEN,
+				  (size_t)n - VNET_HDR_LEN, &sink) <= 0)
+			d->stats.tun_read_drops++;
+	}
+	flush_tx(d);
+}
+
+/* ---- in: UDP */
+
+static void receive_one(struct daemon *d, const uint8_t *data, size_t len,
+			const union endpoint *src)
+{
+	struct pktbuf *pb;
+
+	if (len > PKTBUF_SIZE - PKTBUF_HEADROOM)
+		return;
+	pb = pktpool_get(&d->pool);
+	if (!pb)
+		return;
+	memcpy(pkt_data(pb), data, len);
+	pb->len = (uint32_t)len;
+	wg_receive(d->wg, pb, src);
+}
+
+void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct daemon *d = arg;
+	struct mmsghdr msgs[RX_MSGS];
+	struct iovec iov[RX_MSGS];
+	union endpoint src[RX_MSGS];
+	char cbuf[RX_MSGS][CMSG_SPACE(sizeof(int))];
+	int n, i, round;
+
+	for (round = 0; round < 8; ++round) {
+		for (i = 0; i < RX_MSGS; ++i) {
+			iov[i].iov_base = d->rx_bufs + (size_t)i * RX_BUF;
+			iov[i].iov_len = RX_BUF;
+			memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+			msgs[i].msg_hdr.msg_name = &src[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_control = cbuf[i];
+			msgs[i].msg_hdr.msg_controllen = sizeof(cbuf[i]);
+		}
+		n = recvmmsg(fd, msgs, RX_MSGS, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		update_clock(d);
+		for (i = 0; i < n; ++i) {
+			const uint8_t *p = iov[i].iov_base;
+			size_t len = msgs[i].msg_len, seg = len;
+			struct cmsghdr *cm;
+
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue;
+			for (cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm;
+			     cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+				if (cm->cmsg_level == SOL_UDP &&
+				    cm->cmsg_type == UDP_GRO) {
+					int v;
+
+					memcpy(&v, CMSG_DATA(cm), sizeof(v));
+					if (v > 0)
+						seg = (size_t)v;
+					d->stats.gro_reads++;
+				}
+			}
+			while (len) {
+				size_t take = len < seg ? len : seg;
+
+				receive_one(d, p, take, &src[i]);
+				p += take;
+				len -= take;
+			}
+		}
+		datapath_flush(d);
+		if (n < RX_MSGS)
+			break;
+	}
+}
