@@ -92,6 +92,8 @@ int api_error(struct api_call *c, unsigned int status, const char *msg)
 
 int api_errno(struct api_call *c, int err, const char *why)
 {
+	if (!why)
+		why = "request refused";
 	switch (err) {
 	case -EINVAL:
 		return api_error(c, MHD_HTTP_BAD_REQUEST, why);

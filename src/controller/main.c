@@ -204,17 +204,33 @@ static int parse_options(int argc, char *argv[], struct options *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o->listen = optarg; break;
-		case 'n': o->network = optarg; break;
-		case 'e': o->endpoint = optarg; break;
-		case 'd': o->data_dir = optarg; break;
-		case 's': o->store = optarg; break;
-		case 'k': o->master_key_file = optarg; break;
-		case 't': ret = parse_ulong(optarg, 1, 256, &o->threads); break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'n':
+			o->network = optarg;
+			break;
+		case 'e':
+			o->endpoint = optarg;
+			break;
+		case 'd':
+			o->data_dir = optarg;
+			break;
+		case 's':
+			o->store = optarg;
+			break;
+		case 'k':
+			o->master_key_file = optarg;
+			break;
+		case 't':
+			ret = parse_ulong(optarg, 1, 256, &o->threads);
+			break;
 		case 'b':
 			ret = parse_ulong(optarg, 256, 64 << 20, &o->body_limit);
 			break;
-		case 'p': ret = parse_ulong(optarg, 1, 3600, &o->poll_max); break;
+		case 'p':
+			ret = parse_ulong(optarg, 1, 3600, &o->poll_max);
+			break;
 		case 'B':
 			ret = parse_ulong(optarg, 1, 1000000, &o->auth_burst);
 			break;
