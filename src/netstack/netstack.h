@@ -44,9 +44,9 @@ struct netstack_listener; /* a listening TCP socket */
 struct netstack_udp;      /* a UDP socket */
 
 /* An address and port. family is AF_INET or AF_INET6; for binds and
- * listens AF_UNSPEC means either family. An all-zero ip means any address
- * (including addresses that are not ours: egress), port 0 any port. IPv4
- * uses ip[0..3]. Ports are in host byte order. */
+ * listens AF_UNSPEC means either family. In binds an all-zero ip means any
+ * of our addresses (any address at all with NETSTACK_TRANSPARENT) and port
+ * 0 any port. IPv4 uses ip[0..3]. Ports are in host byte order. */
 struct netstack_addr {
 	uint16_t family;
 	uint16_t port;
@@ -188,13 +188,22 @@ struct netstack_listener_ops {
 			 struct netstack_tcp *c);
 };
 
-/* Listen on local: a specific address of ours and port, any address
- * (ip all zero) on one port, or any address and any port (port 0, for
- * egress). The most specific listener wins. *out is owned by the caller
- * (netstack_listener_close). 0, -EADDRINUSE, -EADDRNOTAVAIL, -ENOMEM. */
+/* Bind flags for listeners and UDP sockets. */
+enum {
+	/* Also take traffic addressed to addresses that are not ours: an
+	 * exit node (egress) terminating connections to any destination. */
+	NETSTACK_TRANSPARENT = 1,
+};
+
+/* Listen on local: one address and port, any address (ip all zero) on one
+ * port, or any address and any port (port 0, for egress with
+ * NETSTACK_TRANSPARENT). The most specific listener wins: address before
+ * any-address, port before any-port, ours before transparent. *out is owned
+ * by the caller (netstack_listener_close). 0, -EADDRINUSE, -EINVAL,
+ * -ENOMEM. */
 int netstack_tcp_listen(struct netstack *st, const struct netstack_addr *local,
-			const struct netstack_listener_ops *ops, void *ctx,
-			struct netstack_listener **out);
+			unsigned flags, const struct netstack_listener_ops *ops,
+			void *ctx, struct netstack_listener **out);
 /* Stops listening; established and half-open connections are unaffected
  * (the half-open ones finish into nothing and are reset). */
 void netstack_listener_close(struct netstack_listener *l);
@@ -302,13 +311,14 @@ struct netstack_udp_ops {
 		      const struct netstack_addr *remote, int err);
 };
 
-/* Binds local (as for TCP listen: a specific address and port, any address,
- * any port; port 0 with a specific address picks an ephemeral port). The
- * most specific socket receives a datagram; none: ICMP port unreachable when
- * the destination is ours. *out is owned by the caller. */
+/* Binds local as for TCP listen (flags: NETSTACK_TRANSPARENT), except that
+ * port 0 with a specific address picks an ephemeral port. The most specific
+ * socket receives a datagram; none: ICMP port unreachable when the
+ * destination is ours. *out is owned by the caller. 0, -EADDRINUSE,
+ * -EINVAL, -ENOMEM. */
 int netstack_udp_open(struct netstack *st, const struct netstack_addr *local,
-		      const struct netstack_udp_ops *ops, void *ctx,
-		      struct netstack_udp **out);
+		      unsigned flags, const struct netstack_udp_ops *ops,
+		      void *ctx, struct netstack_udp **out);
 /* Sends one datagram to dst from src (NULL: the bound address and port, or
  * our first address of dst's family). 0, -EMSGSIZE (larger than the MTU
  * allows: no fragmentation), -ENOBUFS (pool empty), -EADDRNOTAVAIL. */

@@ -1,0 +1,235 @@
+/* ICMP (RFC 792) and ICMPv6 (RFC 4443): echo replies for our addresses,
+ * destination-unreachable errors we originate (rate limited), and errors
+ * we receive, handed to the TCP or UDP socket they quote. */
+#include "netstack/stack.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+enum {
+	ICMP_ECHOREPLY_ = 0,
+	ICMP_UNREACH_ = 3,
+	ICMP_ECHO_ = 8,
+	ICMP_TIMXCEED_ = 11,
+	ICMP_UNREACH_NET_ = 0,
+	ICMP_UNREACH_HOST_ = 1,
+	ICMP_UNREACH_PROTO_ = 2,
+	ICMP_UNREACH_PORT_ = 3,
+	ICMP_UNREACH_NEEDFRAG_ = 4,
+	ICMP_UNREACH_ADMIN_ = 13,
+	ICMP_ERR_QUOTE_V4 = 576,  /* RFC 1812 4.3.2.3 */
+	ICMP_ERR_QUOTE_V6 = 1280, /* RFC 4443 2.4 (c) */
+
+	ICMP6_UNREACH = 1,
+	ICMP6_TOOBIG = 2,
+	ICMP6_ECHO = 128,
+	ICMP6_ECHOREPLY = 129,
+	ICMP6_UNREACH_NOROUTE = 0,
+	ICMP6_UNREACH_ADMIN = 1,
+	ICMP6_UNREACH_ADDR = 3,
+	ICMP6_UNREACH_PORT = 4,
+};
+
+static void echo_reply(struct netstack *st, const struct ip_info *in,
+		       uint8_t type)
+{
+	struct pktbuf *pb;
+	uint8_t *p = stack_pkt_alloc(st, in->family, &pb);
+	uint8_t src[16], dst[16];
+	uint32_t sum;
+	uint16_t c;
+
+	if (!p)
+		return;
+	if (in->l4len > MTU_MAX - IPV6_HDR_LEN) {
+		pktpool_put(st->pool, pb);
+		return;
+	}
+	memcpy(src, in->dst, ip_alen(in->family));
+	memcpy(dst, in->src, ip_alen(in->family));
+	memcpy(p, in->l4, in->l4len);
+	p[0] = type;
+	p[1] = 0;
+	p[2] = p[3] = 0;
+	sum = in->family == AF_INET6
+		      ? ns_csum_pseudo(AF_INET6, src, dst, IPPROTO_ICMPV6_,
+				    in->l4len)
+		      : 0;
+	c = ns_csum_fold(ns_csum_partial(p, in->l4len, sum));
+	memcpy(p + 2, &c, 2);
+	st->stats.icmp_echo_replies++;
+	stack_ip_output(st, pb, in->family, src, dst,
+			in->family == AF_INET6 ? IPPROTO_ICMPV6_
+					       : IPPROTO_ICMP,
+			in->l4len);
+}
+
+/* Hands an error quoting an IP packet (quote, qlen) to the socket. */
+static void quoted_error(struct netstack *st, int family, const uint8_t *q,
+			 uint32_t qlen, int err, uint32_t mtu)
+{
+	uint32_t hl;
+	uint8_t proto;
+	const uint8_t *src, *dst, *l4;
+
+	if (family == AF_INET) {
+		if (qlen < IPV4_HDR_LEN || (q[0] >> 4) != 4)
+			return;
+		hl = (uint32_t)(q[0] & 0x0f) * 4;
+		if (hl < IPV4_HDR_LEN || qlen < hl + 8)
+			return;
+		proto = q[9];
+		src = q + 12;
+		dst = q + 16;
+	} else {
+		if (qlen < IPV6_HDR_LEN + 8 || (q[0] >> 4) != 6)
+			return;
+		hl = IPV6_HDR_LEN;
+		proto = q[6];
+		src = q + 8;
+		dst = q + 24;
+	}
+	l4 = q + hl;
+	st->stats.icmp_in_errors++;
+	if (proto == IPPROTO_TCP)
+		tcp_icmp_error(st, family, src, dst, l4, qlen - hl, err, mtu);
+	else if (proto == IPPROTO_UDP)
+		udp_icmp_error(st, family, src, dst, l4, qlen - hl, err);
+}
+
+enum netstack_verdict icmp_input(struct netstack *st, struct ip_info *in)
+{
+	const uint8_t *p = in->l4;
+	int err;
+
+	if (in->l4len < 8 || ns_csum_fold(ns_csum_partial(p, in->l4len, 0)) != 0) {
+		st->stats.ip_bad_csum += in->l4len >= 8;
+		return NETSTACK_PKT_DROP;
+	}
+	switch (p[0]) {
+	case ICMP_ECHO_:
+		if (!in->dst_ours)
+			return NETSTACK_PKT_DROP;
+		echo_reply(st, in, ICMP_ECHOREPLY_);
+		return NETSTACK_PKT_OK;
+	case ICMP_UNREACH_:
+		switch (p[1]) {
+		case ICMP_UNREACH_NET_:
+			err = -ENETUNREACH;
+			break;
+		case ICMP_UNREACH_PORT_:
+		case ICMP_UNREACH_PROTO_:
+			err = -ECONNREFUSED;
+			break;
+		case ICMP_UNREACH_NEEDFRAG_:
+			err = -EMSGSIZE;
+			break;
+		default:
+			err = -EHOSTUNREACH;
+			break;
+		}
+		quoted_error(st, AF_INET, p + 8, in->l4len - 8, err,
+			     (uint32_t)p[6] << 8 | p[7]);
+		return NETSTACK_PKT_OK;
+	default:
+		return NETSTACK_PKT_DROP;
+	}
+}
+
+enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in)
+{
+	const uint8_t *p = in->l4;
+	uint32_t sum;
+	int err;
+
+	if (in->l4len < 8)
+		return NETSTACK_PKT_DROP;
+	sum = ns_csum_pseudo(AF_INET6, in->src, in->dst, IPPROTO_ICMPV6_,
+			  in->l4len);
+	if (ns_csum_fold(ns_csum_partial(p, in->l4len, sum)) != 0) {
+		st->stats.ip_bad_csum++;
+		return NETSTACK_PKT_DROP;
+	}
+	switch (p[0]) {
+	case ICMP6_ECHO:
+		if (!in->dst_ours)
+			return NETSTACK_PKT_DROP;
+		echo_reply(st, in, ICMP6_ECHOREPLY);
+		return NETSTACK_PKT_OK;
+	case ICMP6_UNREACH:
+		switch (p[1]) {
+		case ICMP6_UNREACH_NOROUTE:
+			err = -ENETUNREACH;
+			break;
+		case ICMP6_UNREACH_PORT:
+			err = -ECONNREFUSED;
+			break;
+		default:
+			err = -EHOSTUNREACH;
+			break;
+		}
+		quoted_error(st, AF_INET6, p + 8, in->l4len - 8, err, 0);
+		return NETSTACK_PKT_OK;
+	case ICMP6_TOOBIG:
+		quoted_error(st, AF_INET6, p + 8, in->l4len - 8, -EMSGSIZE,
+			     (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
+				     (uint32_t)p[6] << 8 | p[7]);
+		return NETSTACK_PKT_OK;
+	default:
+		return NETSTACK_PKT_DROP;
+	}
+}
+
+void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
+		       enum netstack_accept how)
+{
+	bool v6 = info->family == AF_INET6;
+	uint32_t quote = info->iplen, limit, sum;
+	const uint8_t *src;
+	struct pktbuf *pb;
+	uint8_t *p, code;
+	uint16_t c;
+
+	if (!stack_icmp_allowed(st))
+		return;
+	switch (how) {
+	case NETSTACK_REFUSE_PROHIBITED:
+		code = v6 ? ICMP6_UNREACH_ADMIN : ICMP_UNREACH_ADMIN_;
+		break;
+	case NETSTACK_REFUSE_NET_UNREACH:
+		code = v6 ? ICMP6_UNREACH_NOROUTE : ICMP_UNREACH_NET_;
+		break;
+	case NETSTACK_REFUSE_PORT_UNREACH:
+		code = v6 ? ICMP6_UNREACH_PORT : ICMP_UNREACH_PORT_;
+		break;
+	default:
+		code = v6 ? ICMP6_UNREACH_ADDR : ICMP_UNREACH_HOST_;
+		break;
+	}
+	/* A host answers for its port; a router (egress) for the rest. */
+	src = how == NETSTACK_REFUSE_PORT_UNREACH || info->dst_ours
+		      ? NULL
+		      : stack_first_addr(st, info->family);
+	if (!src)
+		src = info->dst;
+	limit = (v6 ? ICMP_ERR_QUOTE_V6 - IPV6_HDR_LEN
+		    : ICMP_ERR_QUOTE_V4 - IPV4_HDR_LEN) - 8;
+	if (quote > limit)
+		quote = limit;
+	p = stack_pkt_alloc(st, info->family, &pb);
+	if (!p)
+		return;
+	p[0] = v6 ? ICMP6_UNREACH : ICMP_UNREACH_;
+	p[1] = code;
+	memset(p + 2, 0, 6);
+	memcpy(p + 8, info->ip, quote);
+	sum = v6 ? ns_csum_pseudo(AF_INET6, src, info->src, IPPROTO_ICMPV6_,
+			       quote + 8)
+		 : 0;
+	c = ns_csum_fold(ns_csum_partial(p, quote + 8, sum));
+	memcpy(p + 2, &c, 2);
+	st->stats.icmp_unreach_sent++;
+	stack_ip_output(st, pb, info->family, src, info->src,
+			v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP, quote + 8);
+}

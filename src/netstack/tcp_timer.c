@@ -1,0 +1,333 @@
+/* TCP timers: one min-heap entry per connection keyed by its earliest
+ * deadline (later deadlines are found lazily when the entry fires), the
+ * retransmission timer and RTT estimator of RFC 6298, persist, delayed
+ * ACK, keepalive, FIN-WAIT-2, TIME-WAIT and deferred-SYN timeouts. */
+#include "netstack/stack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void heap_swap(struct tcp_stack *t, uint32_t a, uint32_t b)
+{
+	struct netstack_tcp *x = t->heap[a];
+
+	t->heap[a] = t->heap[b];
+	t->heap[b] = x;
+	t->heap[a]->heap_idx = (int32_t)a;
+	t->heap[b]->heap_idx = (int32_t)b;
+}
+
+static void sift_up(struct tcp_stack *t, uint32_t i)
+{
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+
+		if (t->heap[p]->heap_key <= t->heap[i]->heap_key)
+			break;
+		heap_swap(t, i, p);
+		i = p;
+	}
+}
+
+static void sift_down(struct tcp_stack *t, uint32_t i)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < t->heap_len && t->heap[l]->heap_key < t->heap[m]->heap_key)
+			m = l;
+		if (r < t->heap_len && t->heap[r]->heap_key < t->heap[m]->heap_key)
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(t, i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(struct tcp_stack *t, struct netstack_tcp *c)
+{
+	uint32_t i = (uint32_t)c->heap_idx, last = t->heap_len - 1;
+
+	if (c->heap_idx < 0)
+		return;
+	if (i != last) {
+		heap_swap(t, i, last);
+		t->heap_len--;
+		sift_down(t, i);
+		sift_up(t, i);
+	} else {
+		t->heap_len--;
+	}
+	c->heap_idx = -1;
+}
+
+static uint64_t earliest(const struct netstack_tcp *c)
+{
+	uint64_t m = 0;
+	int k;
+
+	for (k = 0; k < TT_COUNT; ++k)
+		if (c->timers[k] && (!m || c->timers[k] < m))
+			m = c->timers[k];
+	return m;
+}
+
+static void schedule(struct netstack_tcp *c)
+{
+	struct tcp_stack *t = &c->st->tcp;
+	uint64_t next = earliest(c);
+
+	if (!next)
+		return; /* a queued entry goes away lazily */
+	if (c->heap_idx < 0) {
+		if (t->heap_len == t->heap_cap) {
+			uint32_t cap = t->heap_cap ? t->heap_cap * 2 : 256;
+			struct netstack_tcp **h =
+				realloc(t->heap, cap * sizeof(*h));
+
+			if (!h)
+				return;
+			t->heap = h;
+			t->heap_cap = cap;
+		}
+		c->heap_key = next;
+		c->heap_idx = (int32_t)t->heap_len;
+		t->heap[t->heap_len++] = c;
+		sift_up(t, (uint32_t)c->heap_idx);
+	} else if (next < c->heap_key) {
+		c->heap_key = next;
+		sift_up(t, (uint32_t)c->heap_idx);
+	}
+}
+
+void tcp_timer_set(struct netstack_tcp *c, enum tcp_timer_kind k,
+		   uint64_t delay_ns)
+{
+	c->timers[k] = c->st->now + (delay_ns ? delay_ns : 1);
+	schedule(c);
+}
+
+void tcp_timer_clear(struct netstack_tcp *c, enum tcp_timer_kind k)
+{
+	c->timers[k] = 0;
+}
+
+void tcp_timers_clear(struct netstack_tcp *c)
+{
+	int k;
+
+	for (k = 0; k < TT_COUNT; ++k)
+		c->timers[k] = 0;
+	heap_remove(&c->st->tcp, c);
+}
+
+uint64_t tcp_timer_next(const struct netstack *st)
+{
+	return st->tcp.heap_len ? st->tcp.heap[0]->heap_key : UINT64_MAX;
+}
+
+void tcp_rtt_sample(struct netstack_tcp *c, uint32_t r)
+{
+	uint32_t rto_us, k;
+
+	if (!r)
+		r = 1;
+	if (!c->srtt_us) {
+		c->srtt_us = r;
+		c->rttvar_us = r / 2;
+	} else {
+		uint32_t d = c->srtt_us > r ? c->srtt_us - r : r - c->srtt_us;
+
+		c->rttvar_us = (3 * c->rttvar_us + d) / 4;
+		c->srtt_us = (7 * (uint64_t)c->srtt_us + r) / 8;
+	}
+	k = 4 * c->rttvar_us;
+	if (k < 1000)
+		k = 1000; /* clock granularity G: the 1 ms timestamp tick */
+	rto_us = c->srtt_us + k;
+	c->rto_ms = rto_us / 1000;
+	if (c->rto_ms < TCP_RTO_MIN_MS)
+		c->rto_ms = TCP_RTO_MIN_MS;
+	if (c->rto_ms > TCP_RTO_MAX_MS)
+		c->rto_ms = TCP_RTO_MAX_MS;
+}
+
+uint64_t tcp_rto_ns(const struct netstack_tcp *c)
+{
+	return (uint64_t)c->rto_ms * NS_PER_MS;
+}
+
+void tcp_arm_rexmt(struct netstack_tcp *c)
+{
+	uint64_t t;
+
+	if (c->persisting) {
+		/* Persist: the RTO, backed off per probe, within bounds. */
+		t = (uint64_t)c->rto_ms << (c->rexmt_count < 10 ? c->rexmt_count
+								 : 10);
+		if (t < TCP_PERSIST_MIN_MS)
+			t = TCP_PERSIST_MIN_MS;
+		if (t > TCP_PERSIST_MAX_MS)
+			t = TCP_PERSIST_MAX_MS;
+		tcp_timer_set(c, TT_REXMT, t * NS_PER_MS);
+		return;
+	}
+	if (c->snd_nxt == c->snd_una) {
+		tcp_timer_clear(c, TT_REXMT);
+		return;
+	}
+	tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+}
+
+void tcp_arm_keepalive(struct netstack_tcp *c)
+{
+	struct netstack_config *cfg = &c->st->cfg;
+
+	if (!c->keepalive || c->state != NETSTACK_TCP_ESTABLISHED)
+		return;
+	c->ka_probes = 0;
+	tcp_timer_set(c, TT_MISC, cfg->keepalive_idle_ms * NS_PER_MS);
+}
+
+static void backoff(struct netstack_tcp *c)
+{
+	c->rto_ms = c->rto_ms * 2 > TCP_RTO_MAX_MS ? TCP_RTO_MAX_MS
+						  : c->rto_ms * 2;
+}
+
+static void timeout_rexmt(struct netstack_tcp *c)
+{
+	struct netstack *st = c->st;
+
+	if (c->persisting) {
+		if (c->snd_wnd) {
+			c->persisting = false;
+			tcp_output(c);
+			return;
+		}
+		tcp_send_probe(c, false);
+		if (c->rexmt_count < 255)
+			c->rexmt_count++;
+		tcp_arm_rexmt(c);
+		return;
+	}
+	switch (c->state) {
+	case NETSTACK_TCP_SYN_SENT:
+	case NETSTACK_TCP_SYN_RECEIVED:
+		if (++c->rexmt_count > (c->state == NETSTACK_TCP_SYN_SENT
+						? TCP_SYN_RETRIES
+						: TCP_SYNACK_RETRIES)) {
+			tcp_set_closed(c, -ETIMEDOUT);
+			return;
+		}
+		backoff(c);
+		tcp_send_syn(c);
+		tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+		/* RFC 6298 5.7: a lost SYN means a 3 s... we keep 1 s. */
+		return;
+	case NETSTACK_TCP_CLOSED:
+	case NETSTACK_TCP_TIME_WAIT:
+	case NETSTACK_TCP_LISTEN:
+		return;
+	default:
+		break;
+	}
+	if (c->snd_nxt == c->snd_una)
+		return;
+	if (++c->rexmt_count > TCP_DATA_RETRIES) {
+		tcp_send_rst(c);
+		tcp_set_closed(c, -ETIMEDOUT);
+		return;
+	}
+	st->stats.tcp_rto_expired++;
+	tcp_cc_on_rto(c);
+	/* Everything in flight and not SACKed counts as lost: resend from
+	 * snd_una under slow start (RFC 6298 5.4-5.6, RFC 6675 5.1). */
+	c->in_recovery = false;
+	c->lost_mark = c->snd_nxt;
+	c->high_rxt = c->snd_una;
+	c->recovery_point = c->snd_nxt;
+	c->dupacks = 0;
+	c->rtt_timing = false;
+	backoff(c);
+	tcp_output(c);
+	tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+}
+
+static void timeout_misc(struct netstack_tcp *c)
+{
+	struct netstack_config *cfg = &c->st->cfg;
+
+	if (c->deferred) {
+		tcp_send_rst(c);
+		c->deferred = false;
+		tcp_set_closed(c, -ETIMEDOUT);
+		return;
+	}
+	switch (c->state) {
+	case NETSTACK_TCP_TIME_WAIT:
+	case NETSTACK_TCP_FIN_WAIT_2:
+		tcp_set_closed(c, 0);
+		return;
+	case NETSTACK_TCP_ESTABLISHED:
+		if (!c->keepalive)
+			return;
+		if (c->st->now - c->last_rcv_time <
+		    (c->ka_probes ? cfg->keepalive_intvl_ms
+				  : cfg->keepalive_idle_ms) * NS_PER_MS) {
+			/* Heard from the peer meanwhile. */
+			c->ka_probes = 0;
+			tcp_timer_set(c, TT_MISC,
+				      c->last_rcv_time +
+					      cfg->keepalive_idle_ms *
+						      NS_PER_MS -
+					      c->st->now);
+			return;
+		}
+		if (c->ka_probes >= cfg->keepalive_cnt) {
+			tcp_send_rst(c);
+			tcp_set_closed(c, -ETIMEDOUT);
+			return;
+		}
+		c->ka_probes++;
+		tcp_send_probe(c, true);
+		tcp_timer_set(c, TT_MISC, cfg->keepalive_intvl_ms * NS_PER_MS);
+		return;
+	default:
+		return;
+	}
+}
+
+void tcp_timer_run(struct netstack *st)
+{
+	struct tcp_stack *t = &st->tcp;
+	struct netstack_tcp *c;
+	int k;
+
+	while (t->heap_len && t->heap[0]->heap_key <= st->now) {
+		c = t->heap[0];
+		heap_remove(t, c);
+		for (k = 0; k < TT_COUNT; ++k) {
+			if (!c->timers[k] || c->timers[k] > st->now)
+				continue;
+			c->timers[k] = 0;
+			if (c->state == NETSTACK_TCP_CLOSED || c->dead)
+				continue;
+			switch (k) {
+			case TT_REXMT:
+				timeout_rexmt(c);
+				break;
+			case TT_DELACK:
+				if (c->ack_segs || c->ack_now)
+					tcp_send_ack(c);
+				break;
+			case TT_MISC:
+				timeout_misc(c);
+				break;
+			}
+		}
+		if (c->state != NETSTACK_TCP_CLOSED && !c->dead)
+			schedule(c);
+	}
+}
