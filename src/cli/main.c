@@ -20,6 +20,8 @@ static const struct {
 	  "Reads a private key from stdin, writes its public key" },
 	{ "controller", cmd_controller, "[OPTIONS]",
 	  "Runs the registry and its HTTP API (--help for more)" },
+	{ "join", cmd_join, "[OPTIONS]",
+	  "Joins a controller and keeps the interface in sync" },
 };
 
 static void usage(FILE *f)

@@ -144,6 +144,23 @@ int network_host_cidrs(const struct network *net, int64_t index, char *out,
 	return 0;
 }
 
+int network_host_in_net(const struct network *net, int64_t index, char *out,
+			size_t len)
+{
+	char v4[ADDR_TEXT_LEN], v6[ADDR_TEXT_LEN], l4[8] = "", l6[8] = "";
+	int ret = network_host(net, index, v4, v6);
+
+	if (ret)
+		return ret;
+	if (*v4)
+		snprintf(l4, sizeof(l4), "/%u", net->len4);
+	if (*v6)
+		snprintf(l6, sizeof(l6), "/%u", net->len6);
+	snprintf(out, len, "%s%s%s%s%s", v4, l4, *v4 && *v6 ? ", " : "", v6,
+		 l6);
+	return 0;
+}
+
 void network_cidrs(const struct network *net, char *out, size_t len)
 {
 	const char *comma = strchr(net->text, ',');

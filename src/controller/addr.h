@@ -39,6 +39,11 @@ int network_host(const struct network *net, int64_t index,
 int network_host_cidrs(const struct network *net, int64_t index, char *out,
 		       size_t len);
 
+/* "10.50.0.1/16, fd50::1/64": a hub's interface addresses, whose connected
+ * routes carry the whole network into its interface. */
+int network_host_in_net(const struct network *net, int64_t index, char *out,
+			size_t len);
+
 /* "10.50.0.0/16, fd50::/64": what a spoke routes to its hub. */
 void network_cidrs(const struct network *net, char *out, size_t len);
 

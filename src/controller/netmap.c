@@ -150,7 +150,12 @@ char *wgconf_render(const struct controller *ctl, const struct peer *self,
 	struct text t = { 0 };
 	int i;
 
-	network_host_cidrs(&ctl->net, self->addr_index, addrs, sizeof(addrs));
+	if (self->role == ROLE_HUB)
+		network_host_in_net(&ctl->net, self->addr_index, addrs,
+				    sizeof(addrs));
+	else
+		network_host_cidrs(&ctl->net, self->addr_index, addrs,
+				   sizeof(addrs));
 	text_add(&t, "# spokewire %s %s, network %s\n[Interface]\n",
 		 role_name(self->role), self->id, ctl->net.text);
 	if (private_key)

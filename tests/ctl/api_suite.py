@@ -171,7 +171,7 @@ def suite(a):
           .startswith("swn_") and j.get("peers") == [], r)
     hub = j
     check("join config has no private key",
-          "Address = 10.50.0.1/32" in hub.get("config", "") and
+          "Address = 10.50.0.1/16" in hub.get("config", "") and
           "\nPrivateKey" not in hub.get("config", ""), hub.get("config"))
     r = join(base, hub_tok, "hub2", pubkey(), role="hub")
     check("token uses exhausted 403", is_json_error(r, 403), r)

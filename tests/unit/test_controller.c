@@ -332,7 +332,7 @@ static void test_netmap_and_config(void)
 	CHECK(nm.entries[0].keepalive == 0);
 	conf = wgconf_render(&f.ctl, &hub, &nm, NULL);
 	REQUIRE(conf);
-	CHECK(strstr(conf, "Address = 10.9.0.1/32, fd09::1/128\n"));
+	CHECK(strstr(conf, "Address = 10.9.0.1/24, fd09::1/64\n"));
 	CHECK(strstr(conf, "ListenPort = 51820\n"));
 	CHECK(strstr(conf, "# PrivateKey"));
 	free(conf);
