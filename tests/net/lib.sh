@@ -186,7 +186,7 @@ start_wg() {
 	cmd=$(impl_cmd "$impl")
 	[ -S "$WG_RUN/$ifc.sock" ] && rm -f "$WG_RUN/$ifc.sock"
 	# shellcheck disable=SC2086
-	ip netns exec "$ns" env --default-signal=INT,QUIT $cmd -f "$ifc" >"$log" 2>&1 &
+	ip netns exec "$ns" env --default-signal=INT,QUIT $cmd -f "$ifc" >"$log" 2>&1 8>&- 9>&- &
 	pid=$!
 	T_PIDS+=("$pid")
 	T_PID[$ifc]=$pid
@@ -358,8 +358,13 @@ cleanup() {
 	[ "$T_FAILS" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
 	exit "$rc"
 }
-trap 'cleanup $?' EXIT
-trap 'echo "INFO: interrupted"; exit 130' INT TERM HUP
+# The script's own stdout/stderr, kept on fds 8/9: a signal trap runs in
+# whatever redirections are active at that moment (e.g. inside
+# `nsx NS ping ... >/dev/null 2>&1`), which would swallow the cleanup's
+# FAIL lines and logs. Daemons are started with 8/9 closed.
+exec 8>&1 9>&2
+trap 'exec 1>&8 2>&9; cleanup $?' EXIT
+trap 'exec 1>&8 2>&9; echo "FAIL: $T_NAME/interrupted - killed by a signal"; T_FAILS=$((T_FAILS + 1)); exit 130' INT TERM HUP
 
 for _c in ip wg python3; do
 	command -v "$_c" >/dev/null 2>&1 || die "$_c not installed (scripts/deps.sh)"

@@ -30,7 +30,7 @@ else
 	cmd=("$SPOKEWIRE" "$IF_D")
 fi
 start=$(now_ms)
-timeout 15 ip netns exec "$NS_A" "${cmd[@]}" >"$log" 2>&1 </dev/null
+timeout 15 ip netns exec "$NS_A" "${cmd[@]}" >"$log" 2>&1 </dev/null 8>&- 9>&-
 rc=$?
 info "daemonising took $(($(now_ms) - start)) ms"
 check daemon-returns-0 test $rc = 0
@@ -74,7 +74,7 @@ IF_S=$(ifname s)
 start_wg "$NS_A" "$IF_S" "$IMPL_A"
 nsx "$NS_A" wg set "$IF_S" listen-port 51999
 read -ra cmd2 <<<"$(impl_cmd "$IMPL_A")"
-timeout 10 ip netns exec "$NS_A2" "${cmd2[@]}" -f "$IF_S" >"$T_DIR/$IF_S-second.log" 2>&1 </dev/null &
+timeout 10 ip netns exec "$NS_A2" "${cmd2[@]}" -f "$IF_S" >"$T_DIR/$IF_S-second.log" 2>&1 </dev/null 8>&- 9>&- &
 second=$!
 # the second one either exits with an error or (allowed) keeps running
 # without the socket; give it a moment either way.

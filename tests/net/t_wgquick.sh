@@ -44,7 +44,7 @@ EOF
 wgq() { # up|down: run wg-quick in A's namespace, output to a log file (a
 	# daemon may inherit wg-quick's stdout, so never read it through a pipe)
 	timeout 30 ip netns exec "$NS_A" env -u WG_PROCESS_FOREGROUND WG_QUICK_USERSPACE_IMPLEMENTATION="$IMPL_A" \
-		wg-quick "$1" "$CONF" >>"$T_DIR/wg-quick.log" 2>&1 </dev/null
+		wg-quick "$1" "$CONF" >>"$T_DIR/wg-quick.log" 2>&1 </dev/null 8>&- 9>&-
 }
 link_up() { ip -n "$NS_A" link show "$IF_A" 2>/dev/null | grep -q ',UP'; }
 link_gone() { ! ip -n "$NS_A" link show "$IF_A" >/dev/null 2>&1; }
