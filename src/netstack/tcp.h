@@ -347,6 +347,8 @@ void tcp_send_syn(struct netstack_tcp *c);
 /* Retransmits from snd_una (timeout), at most one segment. */
 void tcp_retransmit_first(struct netstack_tcp *c);
 void tcp_send_probe(struct netstack_tcp *c, bool keepalive);
+/* Persist timeout: a segment into a small window, or a window probe. */
+void tcp_persist_send(struct netstack_tcp *c);
 void tcp_send_rst_for(struct netstack *st, const struct ip_info *in,
 		      const struct tcp_seg *seg);
 void tcp_send_rst(struct netstack_tcp *c);

@@ -159,6 +159,7 @@ static enum netstack_verdict listen_input(struct netstack *st,
 	c->passive = true;
 	c->irs = seg->seq;
 	c->rcv_nxt = c->rcv_adv = seg->seq + 1;
+	c->rcv_grow_mark = c->rcv_nxt + c->rbuf.max;
 	syn_options(c, seg);
 	set_snd_wnd(c, seg, false);
 	c->state = NETSTACK_TCP_SYN_RECEIVED;
@@ -253,6 +254,7 @@ static enum netstack_verdict syn_sent_input(struct netstack_tcp *c,
 		return NETSTACK_PKT_DROP;
 	c->irs = seg->seq;
 	c->rcv_nxt = c->rcv_adv = seg->seq + 1;
+	c->rcv_grow_mark = c->rcv_nxt + c->rbuf.max;
 	c->last_ack_sent = c->rcv_nxt;
 	syn_options(c, seg);
 	if (!(seg->flags & TH_ACK)) {
@@ -435,19 +437,19 @@ static void maybe_grow_rbuf(struct netstack_tcp *c, uint32_t seg_end)
 	struct netstack *st = c->st;
 	uint64_t m;
 
-	/* The sender filled the window we offered while the application
-	 * kept up: offer twice as much, once per window of data. */
-	if (SEQ_LT(seg_end + c->our_mss, c->rcv_adv) ||
-	    SEQ_LT(c->rcv_nxt, c->rcv_grow_mark) ||
-	    c->rbuf.len > c->rbuf.max / 2 || c->rbuf.max >= st->cfg.tcp_rbuf_max)
+	/* Receive window autotuning: rcv_grow_mark is the right edge we
+	 * offered at the last check. Once the sender has used all of it
+	 * while the application kept up, the window, not the application,
+	 * limits the flow: offer twice as much. */
+	if (SEQ_LT(seg_end + c->our_mss, c->rcv_grow_mark))
 		return;
 	m = 2ull * c->rbuf.max;
 	if (m > st->cfg.tcp_rbuf_max)
 		m = st->cfg.tcp_rbuf_max;
-	if (m - c->rbuf.max > tcp_mem_avail(st) / 4)
-		return;
-	c->rbuf.max = (uint32_t)m;
-	c->rcv_grow_mark = c->rcv_nxt + c->rbuf.max;
+	if (c->rbuf.len <= c->rbuf.max / 2 && m > c->rbuf.max &&
+	    m - c->rbuf.max <= tcp_mem_avail(st) / 4)
+		c->rbuf.max = (uint32_t)m;
+	c->rcv_grow_mark = c->rcv_nxt + (c->rbuf.max - c->rbuf.len);
 }
 
 static void fin_received(struct netstack_tcp *c)
@@ -564,6 +566,7 @@ static enum netstack_verdict conn_input(struct netstack_tcp *c,
 	uint32_t seglen;
 
 	c->last_rcv_time = st->now;
+	c->ka_probes = 0;
 	if (c->state == NETSTACK_TCP_SYN_SENT)
 		return syn_sent_input(c, in, seg);
 	if (c->ts_ok && seg->opt.ts_ok && !(seg->flags & TH_RST) &&

@@ -303,6 +303,26 @@ void tcp_send_rst_for(struct netstack *st, const struct ip_info *in,
 			TCP_HDR_LEN);
 }
 
+void tcp_persist_send(struct netstack_tcp *c)
+{
+	uint32_t wroom = c->snd_una + c->snd_wnd - c->snd_nxt;
+	uint32_t unsent = fin_seq(c) - c->snd_nxt, n;
+
+	/* The SWS override (RFC 9293 3.8.6.2.1): whatever fits now. */
+	n = unsent < wroom ? unsent : wroom;
+	if (n > c->mss)
+		n = c->mss;
+	if (!c->snd_wnd || SEQ_LEQ(c->snd_una + c->snd_wnd, c->snd_nxt) ||
+	    !n) {
+		tcp_send_probe(c, false);
+		return;
+	}
+	if (send_range(c, c->snd_nxt, n)) {
+		c->snd_nxt += n;
+		c->bytes_sent += n;
+	}
+}
+
 void tcp_retransmit_first(struct netstack_tcp *c)
 {
 	uint32_t len = c->snd_nxt - c->snd_una;
@@ -419,9 +439,10 @@ void tcp_output(struct netstack_tcp *c)
 		tcp_arm_rexmt(c);
 	if (c->ack_now || c->ack_segs >= 2)
 		tcp_send_ack(c);
-	/* Zero window with data waiting and nothing in flight: persist. */
-	if (!c->snd_wnd && c->snd_nxt == c->snd_una &&
-	    SEQ_GT(fin_seq(c), c->snd_nxt) && !c->timers[TT_REXMT]) {
+	/* Data waiting, nothing in flight, and a window too small to send
+	 * into (zero, or below SWS avoidance's threshold): persist. */
+	if (c->snd_nxt == c->snd_una && SEQ_GT(fin_seq(c), c->snd_nxt) &&
+	    !c->timers[TT_REXMT]) {
 		c->persisting = true;
 		tcp_arm_rexmt(c);
 	}

@@ -201,12 +201,17 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	struct netstack *st = c->st;
 
 	if (c->persisting) {
-		if (c->snd_wnd) {
+		if (c->snd_nxt != c->snd_una) {
 			c->persisting = false;
-			tcp_output(c);
+			tcp_arm_rexmt(c);
 			return;
 		}
-		tcp_send_probe(c, false);
+		tcp_persist_send(c);
+		if (c->snd_nxt != c->snd_una) {
+			c->persisting = false;
+			tcp_arm_rexmt(c);
+			return;
+		}
 		if (c->rexmt_count < 255)
 			c->rexmt_count++;
 		tcp_arm_rexmt(c);
@@ -274,10 +279,8 @@ static void timeout_misc(struct netstack_tcp *c)
 		if (!c->keepalive)
 			return;
 		if (c->st->now - c->last_rcv_time <
-		    (c->ka_probes ? cfg->keepalive_intvl_ms
-				  : cfg->keepalive_idle_ms) * NS_PER_MS) {
+		    cfg->keepalive_idle_ms * NS_PER_MS) {
 			/* Heard from the peer meanwhile. */
-			c->ka_probes = 0;
 			tcp_timer_set(c, TT_MISC,
 				      c->last_rcv_time +
 					      cfg->keepalive_idle_ms *

@@ -14,8 +14,9 @@ struct pair {
 	struct netstack_listener *l;
 };
 
-static void pair_setup(struct pair *p, const struct netstack_config *cfg,
-		       int family)
+static void pair_setup_decision(struct pair *p,
+				const struct netstack_config *cfg, int family,
+				enum netstack_accept decision)
 {
 	struct netstack_addr la, ra;
 
@@ -23,7 +24,7 @@ static void pair_setup(struct pair *p, const struct netstack_config *cfg,
 	sim_init(&p->sim, cfg);
 	p->sv.apps = p->srv;
 	p->sv.napps = 4;
-	p->sv.decision = NETSTACK_ACCEPT;
+	p->sv.decision = decision;
 	p->sv.proto.reading = true;
 	p->sv.proto.seed = 2;
 	p->sv.proto.peer_seed = 1;
@@ -37,6 +38,12 @@ static void pair_setup(struct pair *p, const struct netstack_config *cfg,
 	if (netstack_tcp_connect(p->sim.st[0], NULL, &ra, &app_ops, &p->cli,
 				 &p->cli.c))
 		p->cli.c = NULL;
+}
+
+static void pair_setup(struct pair *p, const struct netstack_config *cfg,
+		       int family)
+{
+	pair_setup_decision(p, cfg, family, NETSTACK_ACCEPT);
 }
 
 static void pair_free(struct pair *p)
@@ -137,10 +144,349 @@ static void test_transfer_v6(void)
 	run_transfer(AF_INET6, 1 << 20, SIM_MS, 0, 0, 60, NULL, NULL);
 }
 
+static void test_loss_recovery(void)
+{
+	struct netstack_stats st;
+	uint64_t took;
+
+	/* 1% loss both ways, 20 ms RTT, 100 Mbit/s bottleneck. */
+	run_transfer(AF_INET, 16 << 20, 10 * SIM_MS, 100000000, 10000, 120,
+		     &st, &took);
+	CHECK(st.tcp_fast_retransmits > 10);
+	CHECK(st.tcp_sack_blocks_in > 10);
+	CHECK(st.tcp_retransmits > 0);
+	printf("INFO: 16 MiB each way at 1%% loss, 20 ms RTT, 100 Mbit/s: "
+	       "%.2f s, %llu fast recoveries, %llu RTOs, %llu retransmits\n",
+	       took / 1e9, (unsigned long long)st.tcp_fast_retransmits,
+	       (unsigned long long)st.tcp_rto_expired,
+	       (unsigned long long)st.tcp_retransmits);
+}
+
+static void test_large_window(void)
+{
+	uint64_t took;
+	double mbit;
+
+	/* 50 ms RTT at 1 Gbit/s: a 64 KiB window would give ~10 Mbit/s. */
+	run_transfer(AF_INET, 64 << 20, 25 * SIM_MS, 1000000000, 0, 120, NULL,
+		     &took);
+	mbit = (64.0 * 8 * (1 << 20)) / (took / 1e9) / 1e6;
+	printf("INFO: 64 MiB each way, 50 ms RTT, 1 Gbit/s: %.2f s, "
+	       "%.0f Mbit/s\n", took / 1e9, mbit);
+	CHECK(mbit > 200);
+}
+
+static bool cli_closed(void *arg)
+{
+	return ((struct pair *)arg)->cli.closed;
+}
+
+static void test_rst_closed_port(void)
+{
+	struct pair p;
+	struct netstack_addr ra;
+	struct netstack_stats st;
+
+	pair_setup(&p, NULL, AF_INET);
+	netstack_tcp_abort(p.cli.c);
+	sim_addr(&ra, 1, AF_INET, 81);
+	p.cli.c = NULL;
+	REQUIRE(netstack_tcp_connect(p.sim.st[0], NULL, &ra, &app_ops, &p.cli,
+				     &p.cli.c) == 0);
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_closed, &p);
+	CHECK(p.cli.closed && p.cli.err == -ECONNREFUSED);
+	netstack_get_stats(p.sim.st[1], &st);
+	CHECK(st.tcp_rst_sent >= 1);
+	CHECK(netstack_tcp_send(p.cli.c, "x", 1) == -ECONNREFUSED);
+	netstack_tcp_close(p.cli.c);
+	pair_free(&p);
+}
+
+static bool drop_all_from_0(struct sim *s, int from, const uint8_t *pkt,
+			    uint32_t len)
+{
+	return from == 0 && s->drop_ctx;
+}
+
+static uint64_t rexmt_times[32];
+static int nrexmt;
+
+static bool record_data_from_0(struct sim *s, int from, const uint8_t *pkt,
+			       uint32_t len)
+{
+	if (from == 0 && len > 52 && nrexmt < 32)
+		rexmt_times[nrexmt++] = s->now;
+	return from == 0 && s->drop_ctx;
+}
+
+static void test_rto_backoff(void)
+{
+	struct pair p;
+	int i;
+
+	pair_setup(&p, NULL, AF_INET);
+	p.sim.delay_ns = 5 * SIM_MS;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
+	REQUIRE(p.cli.connected);
+	p.sim.drop = record_data_from_0;
+	p.sim.drop_ctx = &p;
+	nrexmt = 0;
+	p.cli.to_send = 1000;
+	app_pump(&p.cli);
+	sim_run(&p.sim, p.sim.now + 30 * SIM_SEC, NULL, NULL);
+	REQUIRE(nrexmt >= 6);
+	/* First RTO at the 200 ms floor (10 ms RTT), then doubling. */
+	CHECK(rexmt_times[1] - rexmt_times[0] >= 200 * SIM_MS);
+	CHECK(rexmt_times[1] - rexmt_times[0] < 260 * SIM_MS);
+	for (i = 2; i < 6; ++i) {
+		uint64_t a = rexmt_times[i - 1] - rexmt_times[i - 2];
+		uint64_t b = rexmt_times[i] - rexmt_times[i - 1];
+
+		CHECK(b >= 2 * a - SIM_MS && b <= 2 * a + SIM_MS);
+	}
+	/* Let it through: the data arrives, the backoff resets. */
+	p.sim.drop_ctx = NULL;
+	sim_run(&p.sim, p.sim.now + 60 * SIM_SEC, NULL, NULL);
+	CHECK(p.srv[0].received == 1000);
+	CHECK(!p.cli.closed);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
+static void test_time_wait(void)
+{
+	struct netstack_config cfg;
+	struct netstack_stats st;
+	struct pair p;
+
+	netstack_config_default(&cfg);
+	cfg.time_wait_ms = 2000;
+	pair_setup(&p, &cfg, AF_INET);
+	p.cli.to_send = 5000;
+	p.cli.shutdown_after = true;
+	p.sv.proto.to_send = 7000;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.next == 1);
+	CHECK(p.srv[0].eof);
+	/* The server closes second: a passive close, no TIME-WAIT. */
+	netstack_tcp_shutdown(p.srv[0].c);
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, both_closed, &p);
+	CHECK(p.cli.closed && p.srv[0].closed);
+	CHECK(p.cli.received == 7000 && p.srv[0].received == 5000);
+	/* The client closed first: it holds TIME-WAIT, the server not. */
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_time_wait == 1);
+	netstack_get_stats(p.sim.st[1], &st);
+	CHECK(st.tcp_time_wait == 0 && st.tcp_conns == 0);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	sim_run(&p.sim, p.sim.now + 1 * SIM_SEC, NULL, NULL);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_time_wait == 1);
+	sim_run(&p.sim, p.sim.now + 2 * SIM_SEC, NULL, NULL);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_time_wait == 0 && st.tcp_conns == 0);
+	CHECK(st.mem_used == 0);
+	pair_free(&p);
+}
+
+static void test_half_close(void)
+{
+	struct pair p;
+
+	pair_setup(&p, NULL, AF_INET);
+	/* Client sends and half-closes; server keeps sending after EOF. */
+	p.cli.to_send = 100000;
+	p.cli.shutdown_after = true;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.next == 1);
+	CHECK(p.srv[0].eof && p.srv[0].received == 100000);
+	CHECK(netstack_tcp_send(p.cli.c, "x", 1) == -EPIPE);
+	p.srv[0].to_send = 300000;
+	p.srv[0].shutdown_after = true;
+	app_pump(&p.srv[0]);
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, both_closed, &p);
+	CHECK(p.cli.received == 300000 && !p.cli.bad);
+	CHECK(p.cli.eof && p.cli.closed && p.cli.err == 0);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
+static void test_keepalive(void)
+{
+	struct netstack_config cfg;
+	struct netstack_stats st;
+	struct pair p;
+
+	netstack_config_default(&cfg);
+	cfg.keepalive_idle_ms = 1000;
+	cfg.keepalive_intvl_ms = 500;
+	cfg.keepalive_cnt = 3;
+	pair_setup(&p, &cfg, AF_INET);
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
+	REQUIRE(p.cli.connected);
+	netstack_tcp_set_keepalive(p.cli.c, true);
+	/* A live peer answers the probes: nothing happens. */
+	sim_run(&p.sim, p.sim.now + 10 * SIM_SEC, NULL, NULL);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_keepalive_probes >= 5);
+	CHECK(!p.cli.closed);
+	/* The peer vanishes: idle + 3 probes, then ETIMEDOUT. */
+	p.sim.drop = drop_all_from_0;
+	p.sim.drop_ctx = &p;
+	sim_run(&p.sim, p.sim.now + 10 * SIM_SEC, cli_closed, &p);
+	CHECK(p.cli.closed && p.cli.err == -ETIMEDOUT);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_abort(p.srv[0].c);
+	pair_free(&p);
+}
+
+static void test_zero_window(void)
+{
+	struct netstack_config cfg;
+	struct netstack_stats st;
+	struct pair p;
+
+	netstack_config_default(&cfg);
+	cfg.tcp_rbuf_max = 256 << 10;
+	cfg.tcp_buf_initial = 64 << 10;
+	pair_setup(&p, &cfg, AF_INET);
+	p.sim.delay_ns = 5 * SIM_MS;
+	p.sv.proto.reading = false;
+	p.cli.to_send = 4 << 20;
+	p.cli.shutdown_after = true;
+	sim_run(&p.sim, p.sim.now + 20 * SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.next == 1);
+	/* The server's buffer is full, the client's too: both bounded. */
+	CHECK(netstack_tcp_recv_avail(p.srv[0].c) <= (256 << 10));
+	CHECK(p.cli.sent < p.cli.to_send);
+	netstack_get_stats(p.sim.st[1], &st);
+	CHECK(st.tcp_zero_window_sent > 0);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_persist_probes >= 3);
+	CHECK(!p.cli.closed);
+	/* The reader wakes up: everything arrives. */
+	p.srv[0].reading = true;
+	app_read(&p.srv[0]);
+	sim_run(&p.sim, p.sim.now + 60 * SIM_SEC, NULL, NULL);
+	CHECK(p.srv[0].received == p.cli.to_send && !p.srv[0].bad);
+	CHECK(p.srv[0].eof);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
+static void test_defer_accept(void)
+{
+	struct pair p;
+	struct netstack_addr ra;
+
+	pair_setup_decision(&p, NULL, AF_INET, NETSTACK_DEFER);
+	sim_addr(&ra, 1, AF_INET, 80);
+	sim_run(&p.sim, p.sim.now + 2 * SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.deferred);
+	CHECK(!p.cli.connected && !p.cli.closed);
+	CHECK(netstack_tcp_accept(p.sv.deferred) == 0);
+	sim_run(&p.sim, p.sim.now + 2 * SIM_SEC, cli_connected, &p);
+	CHECK(p.cli.connected && p.srv[0].connected);
+	netstack_tcp_abort(p.cli.c);
+	sim_run(&p.sim, p.sim.now + SIM_SEC, NULL, NULL);
+	CHECK(p.srv[0].closed && p.srv[0].err == -ECONNRESET);
+	netstack_tcp_close(p.srv[0].c);
+
+	/* Deferred, then refused with a reset or ICMP. */
+	memset(&p.cli, 0, sizeof(p.cli));
+	p.sv.deferred = NULL;
+	p.sv.next = 0;
+	REQUIRE(netstack_tcp_connect(p.sim.st[0], NULL, &ra, &app_ops, &p.cli,
+				     &p.cli.c) == 0);
+	sim_run(&p.sim, p.sim.now + SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.deferred);
+	CHECK(netstack_tcp_refuse(p.sv.deferred, NETSTACK_REFUSE_RST) == 0);
+	sim_run(&p.sim, p.sim.now + SIM_SEC, cli_closed, &p);
+	CHECK(p.cli.closed && p.cli.err == -ECONNREFUSED);
+	netstack_tcp_close(p.cli.c);
+
+	memset(&p.cli, 0, sizeof(p.cli));
+	p.sv.decision = NETSTACK_REFUSE_PROHIBITED;
+	REQUIRE(netstack_tcp_connect(p.sim.st[0], NULL, &ra, &app_ops, &p.cli,
+				     &p.cli.c) == 0);
+	sim_run(&p.sim, p.sim.now + SIM_SEC, cli_closed, &p);
+	CHECK(p.cli.closed && p.cli.err == -EHOSTUNREACH);
+	netstack_tcp_close(p.cli.c);
+	pair_free(&p);
+}
+
+static void test_many_connections(void)
+{
+	enum { N = 2000 };
+	struct netstack_config cfg;
+	struct netstack_stats st;
+	struct sim sim;
+	struct server sv = { 0 };
+	struct netstack_listener *l;
+	struct netstack_addr la, ra;
+	struct app *srv = calloc(N, sizeof(*srv));
+	struct app *cli = calloc(N, sizeof(*cli));
+	int i, ok = 0, okc = 0;
+
+	netstack_config_default(&cfg);
+	sim_init(&sim, &cfg);
+	sv.apps = srv;
+	sv.napps = N;
+	sv.decision = NETSTACK_ACCEPT;
+	sv.proto.reading = true;
+	sv.proto.seed = 9;
+	sv.proto.peer_seed = 8;
+	sv.proto.to_send = 1000;
+	sim_addr(&la, 1, AF_INET, 443);
+	netstack_tcp_listen(sim.st[1], &la, 0, &server_ops, &sv, &l);
+	sim_addr(&ra, 1, AF_INET, 443);
+	for (i = 0; i < N; ++i) {
+		cli[i].reading = true;
+		cli[i].seed = 8;
+		cli[i].peer_seed = 9;
+		cli[i].to_send = 2000;
+		REQUIRE(netstack_tcp_connect(sim.st[0], NULL, &ra, &app_ops,
+					     &cli[i], &cli[i].c) == 0);
+	}
+	sim_run(&sim, sim.now + 10 * SIM_SEC, NULL, NULL);
+	for (i = 0; i < N; ++i) {
+		ok += cli[i].received == 1000 && !cli[i].bad;
+		okc += srv[i].received == 2000 && !srv[i].bad;
+	}
+	CHECK(ok == N && okc == N);
+	netstack_get_stats(sim.st[1], &st);
+	CHECK(st.tcp_conns == N);
+	/* Idle: no buffer memory held. */
+	CHECK(st.mem_used == 0);
+	CHECK(sizeof(struct netstack_tcp *) && st.mem_used / N < 16384);
+	for (i = 0; i < N; ++i) {
+		netstack_tcp_close(cli[i].c);
+		netstack_tcp_close(srv[i].c);
+	}
+	netstack_listener_close(l);
+	sim_free(&sim);
+	free(srv);
+	free(cli);
+}
+
 int main(void)
 {
 	RUN(test_handshake);
 	RUN(test_transfer_v4);
 	RUN(test_transfer_v6);
+	RUN(test_half_close);
+	RUN(test_rst_closed_port);
+	RUN(test_rto_backoff);
+	RUN(test_time_wait);
+	RUN(test_keepalive);
+	RUN(test_zero_window);
+	RUN(test_defer_accept);
+	RUN(test_many_connections);
+	RUN(test_loss_recovery);
+	RUN(test_large_window);
 	return unit_done();
 }
