@@ -40,6 +40,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench-%)
 
 all: $(BUILD)/spokewire
 
@@ -63,6 +65,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit.o $(BUILD)/li
 
 tests: $(BUILD)/spokewire $(TEST_BIN)
 
+# Microbenchmarks run by the bench/ scripts.
+bench-bins: $(BENCH_BIN)
+$(BUILD)/bench-%: $(BUILD)/bench/%.o $(BUILD)/libspokewire.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # libFuzzer targets: fuzz/fuzz_NAME.c -> build/fuzz/fuzz_NAME, run e.g.
 # build/fuzz/fuzz_receive -max_total_time=60 fuzz/corpus/receive
 fuzz:
@@ -78,5 +86,5 @@ check:
 clean:
 	rm -rf build
 
-.PHONY: all tests fuzz fuzz-targets check clean
+.PHONY: all tests bench-bins fuzz fuzz-targets check clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

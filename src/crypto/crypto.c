@@ -8,21 +8,38 @@
 
 #include <blake2.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One cipher context per thread: EVP contexts are not shareable. */
+/* One cipher context per thread: EVP contexts are not shareable. The key
+ * only exists to free a thread's context when the thread exits. */
 static __thread EVP_CIPHER_CTX *aead_ctx;
+static pthread_key_t aead_ctx_key;
+static pthread_once_t aead_ctx_once = PTHREAD_ONCE_INIT;
+
+static void free_aead_ctx(void *ctx)
+{
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+static void make_aead_ctx_key(void)
+{
+	if (pthread_key_create(&aead_ctx_key, free_aead_ctx))
+		abort();
+}
 
 static EVP_CIPHER_CTX *thread_aead_ctx(void)
 {
 	if (!aead_ctx) {
+		pthread_once(&aead_ctx_once, make_aead_ctx_key);
 		aead_ctx = EVP_CIPHER_CTX_new();
 		if (!aead_ctx ||
 		    EVP_EncryptInit_ex(aead_ctx, EVP_chacha20_poly1305(), NULL,
 				       NULL, NULL) != 1)
 			abort();
+		pthread_setspecific(aead_ctx_key, aead_ctx);
 	}
 	return aead_ctx;
 }

@@ -150,6 +150,9 @@ int daemon_run(struct daemon *d)
 	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->signal_fd >= 0)
 		loop_add(d->loop, d->signal_fd, LOOP_READ, on_signal, d);
+	ret = datapath_start_workers(d);
+	if (ret < 0)
+		return ret;
 	loop_add(d->loop, d->tun_fd, LOOP_READ, datapath_on_tun, d);
 	loop_set_tick(d->loop, TICK_MS, on_tick, d);
 	loop_set_idle(d->loop, on_idle, d);

@@ -12,6 +12,7 @@
 
 struct loop;
 struct uapi_server;
+struct workers;
 struct uapi_config;
 
 enum {
@@ -43,6 +44,7 @@ struct daemon {
 
 	bool tun_offload; /* TSO in, GRO-coalesced writes out */
 	bool udp_gso;     /* UDP_SEGMENT sends, until the kernel refuses */
+	struct workers *workers; /* crypto fan-out; see datapath_init */
 	uint8_t *tun_rbuf;
 	uint8_t *rx_bufs; /* RX_MSGS * RX_BUF */
 
@@ -67,6 +69,7 @@ void daemon_teardown(struct daemon *d);
 /* datapath.c */
 extern const struct wg_ops daemon_wg_ops;
 int datapath_init(struct daemon *d);
+int datapath_start_workers(struct daemon *d);
 void datapath_free(struct daemon *d);
 void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg);
 void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg);

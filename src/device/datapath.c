@@ -12,6 +12,7 @@
 #include "device/daemon.h"
 #include "io/loop.h"
 #include "io/offload.h"
+#include "io/workers.h"
 
 enum {
 	GSO_MAX_SEGS = 64,
@@ -33,8 +34,30 @@ int datapath_init(struct daemon *d)
 	return d->tun_rbuf && d->rx_bufs ? 0 : -ENOMEM;
 }
 
+/* Crypto workers: SPOKEWIRE_WORKERS threads besides the loop's own, by
+ * default one per extra online CPU (at most 7). Started after any fork. */
+int datapath_start_workers(struct daemon *d)
+{
+	const char *env = getenv("SPOKEWIRE_WORKERS");
+	long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+
+	if (env && *env)
+		n = strtol(env, NULL, 10);
+	if (n < 0)
+		n = 0;
+	if (n > 7)
+		n = 7;
+	d->workers = workers_new((unsigned)n);
+	if (!d->workers)
+		return -ENOMEM;
+	d->wg->batching = true;
+	return 0;
+}
+
 void datapath_free(struct daemon *d)
 {
+	workers_free(d->workers);
+	d->workers = NULL;
 	free(d->tun_rbuf);
 	free(d->rx_bufs);
 	d->tun_rbuf = d->rx_bufs = NULL;
@@ -225,13 +248,27 @@ static void op_deliver(void *ctx, struct pktbuf *pb)
 	d->tun_out[d->ntun_out++] = pb;
 }
 
+static void crypt_one(void *item)
+{
+	wg_crypt(item);
+}
+
+static void op_crypt(void *ctx, struct pktbuf **pkts, unsigned n)
+{
+	struct daemon *d = ctx;
+
+	workers_run(d->workers, (void **)pkts, n, crypt_one);
+}
+
 const struct wg_ops daemon_wg_ops = {
 	.send = op_send,
 	.deliver = op_deliver,
+	.crypt = op_crypt,
 };
 
 void datapath_flush(struct daemon *d)
 {
+	wg_flush(d->wg);
 	flush_tun(d);
 	flush_tx(d);
 }
@@ -290,7 +327,7 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 				  (size_t)n - VNET_HDR_LEN, &sink) <= 0)
 			d->stats.tun_read_drops++;
 	}
-	flush_tx(d);
+	datapath_flush(d);
 }
 
 /* ---- in: UDP */

@@ -4,22 +4,54 @@
 #ifndef SPOKEWIRE_WG_PACKET_H
 #define SPOKEWIRE_WG_PACKET_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+/* An outer address: AF_UNSPEC, IPv4 or IPv6. */
+union endpoint {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+};
+
+enum pkt_op {
+	PKT_ENCRYPT = 1,
+	PKT_DECRYPT,
+};
+
+/* Per-packet state between the serial bookkeeping and the (possibly
+ * parallel) crypto step: everything the AEAD needs is copied here, so a
+ * worker never touches peer or keypair state (skb->cb in the kernel). */
+struct pkt_cb {
+	uint8_t key[32];
+	uint64_t nonce;
+	union endpoint ep;
+	void *peer;
+	uint32_t index;     /* our receiver index (decrypt) */
+	uint32_t plain_len; /* padded plaintext length (encrypt) */
+	uint8_t op;
+	uint8_t ok;         /* decrypt: the tag verified */
+};
 
 enum {
+	PKTBUF_HEADER = 128,
 	PKTBUF_HEADROOM = 64,
-	PKTBUF_SIZE = 4096 - 64, /* whole struct is one page */
-	PKTBUF_CHUNK = 256,      /* buffers allocated together */
+	PKTBUF_SIZE = 4096 - PKTBUF_HEADER, /* whole struct is one page */
+	PKTBUF_CHUNK = 256,                 /* buffers allocated together */
 };
 
 struct pktbuf {
 	struct pktbuf *next;
 	uint32_t off; /* payload starts at data + off */
 	uint32_t len;
-	uint8_t pad[48];
+	struct pkt_cb cb;
+	uint8_t pad[PKTBUF_HEADER - 16 - sizeof(struct pkt_cb)];
 	uint8_t data[PKTBUF_SIZE];
 };
+
+_Static_assert(sizeof(struct pktbuf) == 4096, "pktbuf is one page");
 
 struct pktpool {
 	struct pktbuf *free;

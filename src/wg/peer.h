@@ -10,15 +10,10 @@
 #include "wg/allowedips.h"
 #include "wg/cookie.h"
 #include "wg/noise.h"
+#include "wg/packet.h"
 
 struct pktbuf;
 struct wg_device;
-
-union endpoint {
-	struct sockaddr sa;
-	struct sockaddr_in in4;
-	struct sockaddr_in6 in6;
-};
 
 enum peer_timer {
 	TIMER_RETRANSMIT_HANDSHAKE,

@@ -146,6 +146,8 @@ static unsigned inner_len(const uint8_t *p, unsigned len, int *family,
 	return n <= len ? n : 0;
 }
 
+/* Phase 1, serial: find the keypair and queue the packet for decryption
+ * with a copy of what the AEAD needs. */
 static enum packet_result receive_data(struct wg_device *wg,
 				       struct pktbuf *pb,
 				       const union endpoint *src)
@@ -153,11 +155,7 @@ static enum packet_result receive_data(struct wg_device *wg,
 	struct message_data *msg = (void *)pkt_data(pb);
 	struct noise_keypair *kp;
 	struct index_entry *e;
-	struct peer *peer;
-	uint64_t counter;
-	unsigned plen, n;
-	const uint8_t *saddr;
-	int family;
+	struct pkt_cb *cb = &pb->cb;
 
 	e = index_lookup(&wg->index, le32toh(msg->key_idx), INDEX_KEYPAIR);
 	if (!e)
@@ -165,16 +163,54 @@ static enum packet_result receive_data(struct wg_device *wg,
 	kp = (struct noise_keypair *)e;
 	if (!keypair_receivable(kp, wg->now))
 		return PACKET_DROP;
-	counter = le64toh(msg->counter);
-	plen = pb->len - sizeof(*msg);
-	if (!aead_decrypt(msg->encrypted_data, msg->encrypted_data, plen, NULL,
-			  0, counter, kp->recv_key))
+	if (wg->nrxq == WG_QUEUE_MAX)
+		wg_flush_rx(wg);
+	cb->op = PKT_DECRYPT;
+	memcpy(cb->key, kp->recv_key, sizeof(cb->key));
+	cb->nonce = le64toh(msg->counter);
+	cb->index = e->index;
+	cb->peer = e->peer;
+	cb->ep = *src;
+	cb->ok = 0;
+	wg->rxq[wg->nrxq++] = pb;
+	return PACKET_QUEUED;
+}
+
+/* Phase 2, any thread: authenticate and decrypt in place. */
+bool wg_decrypt_packet(struct pktbuf *pb)
+{
+	struct message_data *msg = (void *)pkt_data(pb);
+	unsigned len = pb->len - sizeof(*msg);
+
+	return aead_decrypt(msg->encrypted_data, msg->encrypted_data, len,
+			    NULL, 0, pb->cb.nonce, pb->cb.key);
+}
+
+/* Phase 3, serial and in queue order: replay window, roaming, session
+ * confirmation, timers, the source check, delivery. The keypair is looked up
+ * again: an earlier packet of the batch may have retired it. */
+static enum packet_result finish_data(struct wg_device *wg, struct pktbuf *pb)
+{
+	struct message_data *msg = (void *)pkt_data(pb);
+	struct pkt_cb *cb = &pb->cb;
+	struct noise_keypair *kp;
+	struct index_entry *e;
+	struct peer *peer;
+	unsigned plen, n;
+	const uint8_t *saddr;
+	int family;
+
+	if (!cb->ok)
 		return PACKET_DROP;
-	if (!replay_check(&kp->recv_counter, counter))
+	e = index_lookup(&wg->index, cb->index, INDEX_KEYPAIR);
+	if (!e || e->peer != cb->peer)
+		return PACKET_DROP;
+	kp = (struct noise_keypair *)e;
+	if (!replay_check(&kp->recv_counter, cb->nonce))
 		return PACKET_DROP;
 
 	peer = e->peer;
-	set_endpoint(peer, src);
+	set_endpoint(peer, &cb->ep);
 	if (noise_received_with_keypair(peer, kp)) {
 		timers_handshake_complete(peer);
 		wg_send_staged(peer);
@@ -184,7 +220,7 @@ static enum packet_result receive_data(struct wg_device *wg,
 	timers_any_authenticated_packet_traversal(peer);
 	peer->rx_bytes += pb->len;
 
-	plen -= NOISE_AUTHTAG_LEN;
+	plen = pb->len - sizeof(*msg) - NOISE_AUTHTAG_LEN;
 	if (!plen)
 		return PACKET_HANDSHAKE; /* keepalive */
 	timers_data_received(peer);
@@ -195,6 +231,34 @@ static enum packet_result receive_data(struct wg_device *wg,
 	pb->off += sizeof(*msg);
 	pb->len = n;
 	return PACKET_OK;
+}
+
+void wg_crypt(struct pktbuf *pb);
+
+void wg_flush_rx(struct wg_device *wg)
+{
+	unsigned i, n = wg->nrxq;
+
+	if (!n)
+		return;
+	wg->nrxq = 0;
+	if (wg->ops->crypt) {
+		wg->ops->crypt(wg->ctx, wg->rxq, n);
+	} else {
+		for (i = 0; i < n; ++i)
+			wg_crypt(wg->rxq[i]);
+	}
+	for (i = 0; i < n; ++i) {
+		struct pktbuf *pb = wg->rxq[i];
+
+		if (finish_data(wg, pb) == PACKET_OK) {
+			wg->ops->deliver(wg->ctx, pb);
+			continue;
+		}
+		if (pb->len && !pb->cb.ok)
+			wg->stats.rx_dropped++;
+		pktpool_put(wg->pool, pb);
+	}
 }
 
 enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
@@ -226,12 +290,11 @@ enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
 		break;
 	}
 out:
-	if (ret == PACKET_OK) {
-		wg->ops->deliver(wg->ctx, pb);
-		return ret;
-	}
 	if (ret == PACKET_DROP)
 		wg->stats.rx_dropped++;
-	pktpool_put(wg->pool, pb);
+	if (ret != PACKET_QUEUED)
+		pktpool_put(wg->pool, pb);
+	if (!wg->batching)
+		wg_flush(wg);
 	return ret;
 }

@@ -125,21 +125,87 @@ static unsigned padded_len(unsigned len, unsigned mtu)
 }
 
 /* In place: pb's inner packet becomes a data message. */
-static void encrypt_packet(struct pktbuf *pb, struct noise_keypair *kp,
-			   uint64_t nonce, unsigned mtu)
+static void encrypt_packet(struct pktbuf *pb)
 {
-	unsigned plen = padded_len(pb->len, mtu);
+	const struct pkt_cb *cb = &pb->cb;
 	uint8_t *p = pkt_data(pb);
 	struct message_data *hdr;
 
-	memset(p + pb->len, 0, plen - pb->len);
-	aead_encrypt(p, p, plen, NULL, 0, nonce, kp->send_key);
+	memset(p + pb->len, 0, cb->plain_len - pb->len);
+	aead_encrypt(p, p, cb->plain_len, NULL, 0, cb->nonce, cb->key);
 	pb->off -= sizeof(struct message_data);
 	hdr = (struct message_data *)pkt_data(pb);
 	hdr->header.type = htole32(MESSAGE_DATA);
-	hdr->key_idx = htole32(kp->remote_index);
-	hdr->counter = htole64(nonce);
-	pb->len = sizeof(*hdr) + plen + NOISE_AUTHTAG_LEN;
+	hdr->key_idx = htole32(cb->index);
+	hdr->counter = htole64(cb->nonce);
+	pb->len = sizeof(*hdr) + cb->plain_len + NOISE_AUTHTAG_LEN;
+}
+
+bool wg_decrypt_packet(struct pktbuf *pb);
+
+void wg_crypt(struct pktbuf *pb)
+{
+	if (pb->cb.op == PKT_ENCRYPT)
+		encrypt_packet(pb);
+	else
+		pb->cb.ok = wg_decrypt_packet(pb);
+	memzero(pb->cb.key, sizeof(pb->cb.key));
+}
+
+static void run_crypt(struct wg_device *wg, struct pktbuf **pkts, unsigned n)
+{
+	unsigned i;
+
+	if (wg->ops->crypt) {
+		wg->ops->crypt(wg->ctx, pkts, n);
+		return;
+	}
+	for (i = 0; i < n; ++i)
+		wg_crypt(pkts[i]);
+}
+
+void wg_flush_tx(struct wg_device *wg)
+{
+	unsigned i, n = wg->ntxq;
+
+	if (!n)
+		return;
+	wg->ntxq = 0;
+	run_crypt(wg, wg->txq, n);
+	for (i = 0; i < n; ++i)
+		wg->ops->send(wg->ctx, wg->txq[i], &wg->txq[i]->cb.ep);
+}
+
+void wg_flush(struct wg_device *wg)
+{
+	/* Received packets may release staged ones: receive first. */
+	wg_flush_rx(wg);
+	wg_flush_tx(wg);
+}
+
+static void maybe_flush(struct wg_device *wg)
+{
+	if (!wg->batching)
+		wg_flush(wg);
+}
+
+/* Queues pb for encryption under kp with the next nonce. */
+static void queue_encrypt(struct peer *peer, struct noise_keypair *kp,
+			  struct pktbuf *pb)
+{
+	struct wg_device *wg = peer->wg;
+	struct pkt_cb *cb = &pb->cb;
+
+	if (wg->ntxq == WG_QUEUE_MAX)
+		wg_flush_tx(wg);
+	cb->op = PKT_ENCRYPT;
+	memcpy(cb->key, kp->send_key, sizeof(cb->key));
+	cb->nonce = kp->send_counter++;
+	cb->index = kp->remote_index;
+	cb->plain_len = padded_len(pb->len, wg->mtu);
+	cb->ep = peer->endpoint;
+	peer->tx_bytes += message_data_len(cb->plain_len);
+	wg->txq[wg->ntxq++] = pb;
 }
 
 static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
@@ -174,9 +240,13 @@ void wg_send_staged(struct peer *peer)
 		pb->next = NULL;
 		if (pb->len)
 			data_sent = true;
-		encrypt_packet(pb, kp, kp->send_counter++, wg->mtu);
 		any = true;
-		send_to_peer(peer, pb);
+		if (peer->endpoint.sa.sa_family == AF_UNSPEC) {
+			wg->stats.tx_dropped++;
+			pktpool_put(wg->pool, pb);
+			continue;
+		}
+		queue_encrypt(peer, kp, pb);
 	}
 	if (!any)
 		return;
@@ -232,6 +302,7 @@ void wg_send_keepalive(struct peer *peer)
 		stage(peer, pb);
 	}
 	wg_send_staged(peer);
+	maybe_flush(peer->wg);
 }
 
 enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb)
@@ -253,5 +324,6 @@ enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb)
 	}
 	stage(peer, pb);
 	wg_send_staged(peer);
+	maybe_flush(wg);
 	return peer->staged_head ? PACKET_STAGED : PACKET_OK;
 }

@@ -49,6 +49,7 @@ void wg_device_free(struct wg_device *wg)
 {
 	if (!wg)
 		return;
+	wg_flush(wg);
 	wg_peer_remove_all(wg);
 	allowedips_free(&wg->allowedips);
 	ratelimiter_uninit(&wg->ratelimiter);
@@ -214,7 +215,7 @@ void wg_peer_set_persistent_keepalive(struct peer *peer, uint16_t interval)
 	peer->persistent_keepalive_interval = interval;
 	if (was_off && interval && peer->wg->identity.has_identity &&
 	    peer->endpoint.sa.sa_family != AF_UNSPEC)
-		wg_send_keepalive(peer);
+		wg_send_keepalive(peer); /* flushes unless batching */
 }
 
 int wg_peer_add_allowedip(struct peer *peer, int family, const void *addr,
@@ -241,7 +242,11 @@ void wg_tick(struct wg_device *wg)
 {
 	struct peer *p, *n;
 
+	/* Nothing queued may outlive the keys the timers are about to wipe. */
+	wg_flush(wg);
 	for_each_peer_safe(wg, p, n)
 		timers_expire(p);
 	ratelimiter_gc(&wg->ratelimiter, wg->now);
+	if (!wg->batching)
+		wg_flush(wg);
 }

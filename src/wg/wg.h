@@ -21,7 +21,12 @@ enum packet_result {
 	PACKET_STAGED,         /* waiting for a handshake */
 	PACKET_HANDSHAKE,      /* a handshake message was processed */
 	PACKET_SEND_COOKIE,    /* under load: answered with a cookie reply */
+	PACKET_QUEUED,         /* data: waiting for wg_flush() */
 	PACKET_DROP,
+};
+
+enum {
+	WG_QUEUE_MAX = 1024, /* packets between flushes, each way */
 };
 
 struct wg_ops {
@@ -29,6 +34,11 @@ struct wg_ops {
 	void (*send)(void *ctx, struct pktbuf *pb, const union endpoint *ep);
 	/* A decrypted, checked inner packet. Ownership of pb passes. */
 	void (*deliver)(void *ctx, struct pktbuf *pb);
+	/* Optional: calls wg_crypt() once for each of pkts[0..n), in any order
+	 * and on any threads, returning when all are done. NULL runs them
+	 * inline. The results are used in queue order, so each peer's packets
+	 * stay in order whatever the workers do. */
+	void (*crypt)(void *ctx, struct pktbuf **pkts, unsigned n);
 };
 
 struct wg_stats {
@@ -56,6 +66,11 @@ struct wg_device {
 	/* Under-load detection: handshake messages in the current second. */
 	uint64_t load_window_start, last_under_load;
 	uint32_t load_window_count;
+
+	/* Data packets between bookkeeping and crypto (see wg_flush). */
+	bool batching; /* the caller calls wg_flush(); else every call does */
+	struct pktbuf *txq[WG_QUEUE_MAX], *rxq[WG_QUEUE_MAX];
+	unsigned ntxq, nrxq;
 
 	struct wg_stats stats;
 };
@@ -94,11 +109,18 @@ enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
 			      const union endpoint *src);
 /* Fires expired timers and housekeeping; call every ~100 ms. */
 void wg_tick(struct wg_device *wg);
+/* Encrypts and sends, then decrypts, checks and delivers, every queued data
+ * packet. With wg->batching the caller does this after each batch. */
+void wg_flush(struct wg_device *wg);
+/* The AEAD step for one queued packet: touches nothing but pb. */
+void wg_crypt(struct pktbuf *pb);
 
 /* send.c helpers shared with timers.c */
 void wg_send_handshake_initiation(struct peer *peer, bool is_retry);
 void wg_send_keepalive(struct peer *peer);
 void wg_send_staged(struct peer *peer);
 void wg_purge_staged(struct peer *peer);
+void wg_flush_tx(struct wg_device *wg);
+void wg_flush_rx(struct wg_device *wg);
 
 #endif

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "io/workers.h"
 #include "unit.h"
 #include "wg/timers.h"
 #include "wg/wg.h"
@@ -17,6 +18,8 @@ struct side {
 	unsigned delivered, sent;
 	uint8_t last_delivered[256];
 	unsigned last_len;
+	uint32_t seqs[4096]; /* payload sequence numbers, in delivery order */
+	unsigned nseqs;
 	bool drop_all; /* the wire loses everything we send */
 };
 
@@ -41,12 +44,35 @@ static void op_deliver(void *ctx, struct pktbuf *pb)
 	struct side *s = ctx;
 
 	s->delivered++;
+	if (pb->len >= 32 && s->nseqs < 4096)
+		memcpy(&s->seqs[s->nseqs++], pkt_data(pb) + 28, 4);
 	s->last_len = pb->len < sizeof(s->last_delivered) ? pb->len : 0;
 	memcpy(s->last_delivered, pkt_data(pb), s->last_len);
 	pktpool_put(&pool, pb);
 }
 
-static const struct wg_ops ops = { op_send, op_deliver };
+static struct workers *pool_threads;
+
+static void crypt_one(void *item)
+{
+	wg_crypt(item);
+}
+
+/* Crypto the way a hostile scheduler might run it: last packet first, or
+ * spread over real threads. Delivery order must not change. */
+static void op_crypt(void *ctx, struct pktbuf **pkts, unsigned n)
+{
+	unsigned i;
+
+	if (pool_threads) {
+		workers_run(pool_threads, (void **)pkts, n, crypt_one);
+		return;
+	}
+	for (i = n; i-- > 0;)
+		wg_crypt(pkts[i]);
+}
+
+static struct wg_ops ops = { .send = op_send, .deliver = op_deliver };
 
 static void set_clock(void)
 {
@@ -133,6 +159,8 @@ static void teardown(void)
 }
 
 /* An IPv4/UDP packet from src to dst (last octets) with payload bytes. */
+static uint32_t next_seq;
+
 static void send_ip(struct side *s, uint8_t src, uint8_t dst, unsigned payload)
 {
 	struct pktbuf *pb = pktpool_get(&pool);
@@ -140,6 +168,9 @@ static void send_ip(struct side *s, uint8_t src, uint8_t dst, unsigned payload)
 	unsigned len = 28 + payload;
 
 	memset(p, 0xab, len);
+	if (payload >= 4)
+		memcpy(p + 28, &next_seq, 4);
+	next_seq++;
 	p[0] = 0x45;
 	p[1] = 0;
 	p[2] = (uint8_t)(len >> 8);
@@ -404,6 +435,62 @@ static void test_roaming(void)
 	teardown();
 }
 
+/* Many packets per batch, crypto out of order or on threads: every packet
+ * arrives, in the order it was sent. */
+static void check_batched_order(void)
+{
+	unsigned i, round;
+
+	setup(NULL, NULL);
+	A.wg->batching = B.wg->batching = true;
+	send_ip(&A, 1, 2, 100); /* handshake, then the session */
+	wg_flush(A.wg);
+	pump();
+	wg_flush(B.wg);
+	wg_flush(A.wg);
+	pump();
+	wg_flush(B.wg);
+	REQUIRE(B.delivered == 1);
+	B.nseqs = 0;
+	next_seq = 1000;
+	for (round = 0; round < 8; ++round) {
+		for (i = 0; i < 300; ++i)
+			send_ip(&A, 1, 2, 64 + (i * 37) % 1300);
+		wg_flush(A.wg);
+		/* all of A's datagrams reach B in one receive batch */
+		while (A.nqueue) {
+			struct pktbuf *pb = A.queue[0];
+
+			memmove(A.queue, A.queue + 1, --A.nqueue * sizeof(pb));
+			wg_receive(B.wg, pb, &A.addr);
+		}
+		wg_flush(B.wg);
+	}
+	CHECK(B.nseqs == 8 * 300);
+	for (i = 0; i < B.nseqs; ++i)
+		CHECK(B.seqs[i] == 1000 + i);
+	teardown();
+}
+
+static void test_batched_order_reversed_crypto(void)
+{
+	ops.crypt = op_crypt;
+	pool_threads = NULL;
+	check_batched_order();
+	ops.crypt = NULL;
+}
+
+static void test_batched_order_worker_threads(void)
+{
+	ops.crypt = op_crypt;
+	pool_threads = workers_new(3);
+	REQUIRE(pool_threads);
+	check_batched_order();
+	workers_free(pool_threads);
+	pool_threads = NULL;
+	ops.crypt = NULL;
+}
+
 int main(void)
 {
 	RUN(test_handshake_and_data);
@@ -419,5 +506,7 @@ int main(void)
 	RUN(test_reject_after_time);
 	RUN(test_cookie_under_load);
 	RUN(test_roaming);
+	RUN(test_batched_order_reversed_crypto);
+	RUN(test_batched_order_worker_threads);
 	return unit_done();
 }

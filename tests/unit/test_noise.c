@@ -23,7 +23,7 @@ static void op_deliver(void *ctx, struct pktbuf *pb)
 	pktpool_put(&pool, pb);
 }
 
-static const struct wg_ops ops = { op_send, op_deliver };
+static const struct wg_ops ops = { .send = op_send, .deliver = op_deliver };
 
 static void ephemeral(uint8_t out[32])
 {

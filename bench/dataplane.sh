@@ -1,0 +1,163 @@
+#!/bin/bash
+# The data-plane targets: spokewire<->spokewire against
+# wireguard-go<->wireguard-go on the same machine, in the same run. Two
+# namespaces over veth; the implementations alternate for ROUNDS rounds and
+# the medians are compared: one TCP flow each way, 4 parallel flows, UDP
+# (1,400-byte datagrams: the highest offered rate with under 1% loss), ping
+# RTT; then the responder-handshake microbenchmark and memory (idle RSS with
+# one peer, and per idle peer with 10,000 of them).
+#   ROUNDS=3 SECONDS_PER_TEST=5 bench/dataplane.sh
+# Not part of the test suite. Needs root; builds build/spokewire first.
+set -u
+cd "$(dirname "$0")/.."
+make -s -j"$(nproc)" all bench-bins || exit 1
+export SPOKEWIRE=$PWD/build/spokewire
+export WG_LOG_LEVEL=error
+ROUNDS=${ROUNDS:-3}
+DUR=${SECONDS_PER_TEST:-5}
+UDP_DUR=${UDP_SECONDS:-2}
+UDP_STEPS=${UDP_STEPS:-6}
+# shellcheck source=../tests/net/lib.sh
+source tests/net/lib.sh
+T_NAME=bench
+
+declare -A R=() # "impl metric" -> space-separated samples
+
+sample() { R["$1 $2"]="${R["$1 $2"]:-} $3"; }
+
+median() {
+	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
+		if (!NR) { print "nan"; exit }
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# iperf_mbps NS_CLIENT DEST [iperf3 args]: receiver-side Mbit/s.
+iperf_mbps() {
+	local ns=$1 dst=$2
+	shift 2
+	nsx "$ns" timeout $((DUR + 15)) iperf3 -c "$dst" -t "$DUR" -J "$@" 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0
+}
+
+# udp_loss NS DEST MBPS: "received_mbps loss_percent" for 1,400-byte
+# datagrams offered at MBPS.
+udp_loss() {
+	nsx "$1" timeout $((UDP_DUR + 15)) iperf3 -c "$2" -u -l 1400 -b "${3}M" \
+		-t "$UDP_DUR" -J 2>/dev/null | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["end"]["sum"]
+print("%.1f %.3f" % (e["bits_per_second"] / 1e6, e["lost_percent"]))' 2>/dev/null || echo "0 100"
+}
+
+# udp_best NS DEST: the highest rate (Mbit/s received) at which under 1% of
+# datagrams are lost, by bisection on the offered rate (log scale).
+udp_best() {
+	local lo=20 hi=12000 mid best=0 r loss i
+	for ((i = 0; i < UDP_STEPS; i++)); do
+		mid=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%d", sqrt(a * b) }')
+		read -r r loss <<<"$(udp_loss "$1" "$2" "$mid")"
+		if awk -v l="$loss" 'BEGIN { exit !(l < 1) }'; then
+			lo=$mid
+			best=$r
+		else
+			hi=$mid
+		fi
+	done
+	echo "$best"
+}
+
+# rss_kib PID
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+# memory IMPL: idle RSS with one peer after a handshake, then KiB per peer
+# with 10,000 idle peers (1 allowed IP each) added by wg setconf.
+memory() {
+	local impl=$1 a b ifa ifb one many
+	a="$PFX-ma" b="$PFX-mb"
+	ns_new "$a"
+	ns_new "$b"
+	veth_link "$a" "$b" 2
+	ifa=$(ifname c) ifb=$(ifname d)
+	genkey ka
+	genkey kb
+	wg_dev "$a" "$ifa" "$impl" ka 51820 10.78.0.1/24
+	wg_dev "$b" "$ifb" wireguard-go kb 51820 10.78.0.2/24
+	wg_peer "$a" "$ifa" kb 10.78.0.2/32 "$(outer4 2 2):51820"
+	wg_peer "$b" "$ifb" ka 10.78.0.1/32 "$(outer4 2 1):51820"
+	ping_wait "$a" 10 10.78.0.2 || die "$impl memory tunnel did not come up"
+	sleep 1
+	one=$(rss_kib "${T_PID[$ifa]}")
+	python3 - "$T_DIR/many.conf" <<'PY'
+import base64, os, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(10000):
+        k = bytearray(os.urandom(32)); k[0] &= 248; k[31] = (k[31] & 127) | 64
+        f.write("[Peer]\nPublicKey = %s\nAllowedIPs = 10.%d.%d.%d/32\n\n" % (
+            base64.b64encode(bytes(k)).decode(), 100 + i // 65536, (i // 256) % 256, i % 256))
+PY
+	nsx "$a" wg addconf "$ifa" "$T_DIR/many.conf" || die "wg addconf 10,000 peers"
+	sleep 1
+	many=$(rss_kib "${T_PID[$ifa]}")
+	sample "$impl" "rss_1peer_mib" "$(awk -v k="$one" 'BEGIN { printf "%.1f", k / 1024 }')"
+	sample "$impl" "kib_per_idle_peer" "$(awk -v a="$one" -v b="$many" 'BEGIN { printf "%.2f", (b - a) / 10000 }')"
+	stop_wg "$ifa"
+	stop_wg "$ifb"
+	ip netns del "$a"
+	ip netns del "$b"
+}
+
+run_round() {
+	local impl=$1 a b ifa ifb
+	a="$PFX-a$impl" b="$PFX-b$impl"
+	a=${a:0:30} b=${b:0:30}
+	ns_new "$a"
+	ns_new "$b"
+	veth_link "$a" "$b" 1
+	ifa=$(ifname a) ifb=$(ifname b)
+	genkey ka
+	genkey kb
+	wg_dev "$a" "$ifa" "$impl" ka 51820 10.77.0.1/24
+	wg_dev "$b" "$ifb" "$impl" kb 51820 10.77.0.2/24
+	wg_peer "$a" "$ifa" kb 10.77.0.2/32 "$(outer4 1 2):51820"
+	wg_peer "$b" "$ifb" ka 10.77.0.1/32 "$(outer4 1 1):51820"
+	ping_wait "$a" 10 10.77.0.2 || die "$impl tunnel did not come up"
+	nsx "$b" iperf3 -s -D -p 5201 >/dev/null 2>&1
+	sleep 0.3
+	sample "$impl" "tcp_up_mbps" "$(iperf_mbps "$a" 10.77.0.2)"
+	sample "$impl" "tcp_down_mbps" "$(iperf_mbps "$a" 10.77.0.2 -R)"
+	sample "$impl" "tcp4_up_mbps" "$(iperf_mbps "$a" 10.77.0.2 -P 4)"
+	sample "$impl" "udp_mbps" "$(udp_best "$a" 10.77.0.2)"
+	sample "$impl" "rtt_ms" "$(nsx "$a" ping -q -n -c 50 -i 0.02 10.77.0.2 |
+		awk -F/ '/^rtt/ { print $5 }')"
+	pkill -f "iperf3 -s -D -p 5201" 2>/dev/null
+	stop_wg "$ifa"
+	stop_wg "$ifb"
+	ip netns del "$a"
+	ip netns del "$b"
+}
+
+echo "rounds: $ROUNDS, $DUR s per iperf3 run, $(nproc) cores"
+for ((i = 1; i <= ROUNDS; i++)); do
+	for impl in wireguard-go spokewire; do
+		echo "round $i/$ROUNDS: $impl ..." >&2
+		run_round "$impl"
+	done
+done
+
+for impl in wireguard-go spokewire; do
+	echo "memory: $impl ..." >&2
+	memory "$impl"
+done
+
+printf '\n%-18s %14s %14s %8s\n' metric wireguard-go spokewire ratio
+for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rss_1peer_mib kib_per_idle_peer; do
+	g=$(echo "${R["wireguard-go $m"]}" | median)
+	s=$(echo "${R["spokewire $m"]}" | median)
+	printf '%-18s %14s %14s %8s\n' "$m" "$g" "$s" \
+		"$(awk -v s="$s" -v g="$g" 'BEGIN { if (g > 0) printf "%.2f", s / g; else print "nan" }')"
+done
+echo "(ratio = spokewire / wireguard-go; higher is better for Mbit/s, lower for rtt and memory)"
+echo "targets: tcp/udp ratio >= 4, rtt ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
+echo
+build/bench-handshake 30000 2>/dev/null
+echo "target: >= 7000 responder handshakes/s per core"
