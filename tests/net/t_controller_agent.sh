@@ -64,9 +64,10 @@ has_peers() { [ "$(npeers "$1" "$2")" = "$3" ]; }
 
 agent hub "$NS_H" "$IF_H" "$HUB_TOKEN" --role hub --endpoint "$HUB:51820"
 check hub-up wait_until 15 has_peers "$NS_H" "$IF_H" 0
+# One after the other, so s1 gets 10.50.0.2 and s2 10.50.0.3.
 agent s1 "$NS_1" "$IF_1" "$SPOKE_TOKEN"
+check spoke1-up wait_until 15 has_peers "$NS_1" "$IF_1" 1
 agent s2 "$NS_2" "$IF_2" "$SPOKE_TOKEN"
-check spokes-up wait_until 15 has_peers "$NS_1" "$IF_1" 1
 check spoke2-up wait_until 15 has_peers "$NS_2" "$IF_2" 1
 check hub-sees-spokes wait_until 5 has_peers "$NS_H" "$IF_H" 2
 check key-file-0600 test "$(stat -c %a "$T_DIR/s1/private.key")" = 600
@@ -75,6 +76,8 @@ has_addr() { nsx "$1" ip addr show dev "$2" | grep -q "inet6\? $3 "; }
 check s1-address has_addr "$NS_1" "$IF_1" 10.50.0.2/32
 check hub-address has_addr "$NS_H" "$IF_H" 10.50.0.1/16
 check ping-hub ping_wait "$NS_1" 10 10.50.0.1
+# (the hub learns a spoke's endpoint from the spoke's first packet)
+check ping2-hub ping_wait "$NS_2" 10 10.50.0.1
 check ping-spoke-to-spoke ping_wait "$NS_1" 10 10.50.0.3
 check ping6-spoke-to-spoke ping_wait "$NS_2" 10 fd50::2
 
