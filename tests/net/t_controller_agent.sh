@@ -139,3 +139,16 @@ agent s3 "$NS_L" "$IF_3" "$TOK3"
 check live-add wait_until 10 has_peers "$NS_H" "$IF_H" 2
 check live-add-pings ping_wait "$NS_L" 10 10.50.0.2
 check hub-agent-running kill -0 "${AGENT_PID[hub]}"
+
+# Join to live: from POST /join answered to the peer on the hub's device.
+TOK4=$(api POST /tokens '{"uses":1}' | jget '["token"]')
+PROBE=$(wg genkey | wg pubkey)
+t0=$(now_ms)
+nsx "$NS_H" curl -s -o /dev/null -H "X-Join-Token: $TOK4" \
+	-d "{\"node_id\":\"probe\",\"public_key\":\"$PROBE\"}" "$CTL/join"
+if wait_until 1 has_peers "$NS_H" "$IF_H" 3; then
+	pass join-to-live-under-1s
+	info "join to live on the hub: $(($(now_ms) - t0)) ms"
+else
+	fail join-to-live-under-1s
+fi
