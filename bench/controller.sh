@@ -22,3 +22,9 @@ URL=$(pg_url two) || exit 1
 start_controller A pg2a --data-dir "$TMP/pg2a" --store "$URL" --master-key-file <(echo "$KEY") || exit 1
 start_controller C pg2b --data-dir "$TMP/pg2b" --store "$URL" --master-key-file <(echo "$KEY") || exit 1
 $B --base "$A" --base2 "$C" --label "postgres, 2 controllers: "
+stop_controller "$A_PID"
+stop_controller "$C_PID"
+
+# Held long-polls at scale (each node holds one all the time).
+start_controller A polls --data-dir "$TMP/polls" --master-key-file <(echo "$KEY") || exit 1
+python3 "$ROOT/bench/controller_polls.py" --base "$A" --master "$KEY" --polls "${POLLS:-5000}"

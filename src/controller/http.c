@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "controller/api.h"
@@ -484,6 +485,24 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
+/* Every node holds a long-poll open: connections are bounded by file
+ * descriptors, so take all the kernel allows us. */
+static unsigned int connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1000;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+		return 1000000;
+	/* Room for the store, logs and the listening socket. */
+	return rl.rlim_cur > 200 ? (unsigned int)rl.rlim_cur - 100 : 100;
+}
+
 int http_start(struct controller *ctl, const char *listen,
 	       unsigned int threads)
 {
@@ -501,6 +520,7 @@ int http_start(struct controller *ctl, const char *listen,
 		flags, 0, NULL, NULL, on_request, ctl,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
 		/* Longer than any long-poll, which is idle while held. */
 		MHD_OPTION_CONNECTION_TIMEOUT, ctl->poll_max + 15,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
