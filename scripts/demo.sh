@@ -7,7 +7,7 @@
 #   SPOKEWIRE=path          binary to run (default: build/spokewire)
 #   DEMO_IMPL=wireguard-go  run Debian's wireguard-go instead, for comparison
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 IMPL=${DEMO_IMPL:-spokewire}
 SPOKEWIRE=${SPOKEWIRE:-$ROOT/build/spokewire}

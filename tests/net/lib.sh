@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # T_IMPL, T_LOG, WG_EXIT_STATUS: for the test scripts
 # Shared helpers for the network integration tests (tests/net/t_*.sh).
 #
 # Each test script sources this file, builds a few network namespaces joined
@@ -22,7 +23,7 @@
 # files) is removed by the EXIT trap, also when the script fails or is killed.
 #
 # Names: /var/run/wireguard/ is shared by every namespace, so every WireGuard
-# interface name is unique per script run: "swt" + 2 letters of the test name
+# interface name is unique per script run: "swt" + 3 letters of the test name
 # + the script's PID + a short suffix (see ifname). Namespaces are "$PFX-x".
 
 set -u
@@ -30,7 +31,7 @@ set -u
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T_NAME=$(basename "$0" .sh)
 T_NAME=${T_NAME#t_}
-PFX="swt${T_NAME:0:2}$$"
+PFX="swt${T_NAME:0:3}$$"
 WG_RUN=/var/run/wireguard
 
 IMPL_A=${IMPL_A:-spokewire}

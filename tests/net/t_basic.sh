@@ -2,6 +2,7 @@
 # Two namespaces joined by a veth pair, IMPL_A in one, IMPL_B in the other,
 # configured with stock wg + ip. Inner IPv4/IPv6 ping, what `wg show`
 # reports, iperf3 both ways, and a second tunnel over IPv6 outer endpoints.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a
@@ -27,7 +28,7 @@ check ping4-b-to-a ping_wait "$NS_B" 5 10.10.0.1
 check ping6-a-to-b ping_wait "$NS_A" 5 fd10::2
 check ping6-b-to-a ping_wait "$NS_B" 5 fd10::1
 # a bigger packet that needs the full inner MTU (1420 - 28 = 1392)
-check ping4-mtu-sized ping_ok "$NS_A" -M do -s 1392 10.10.0.2
+check ping4-mtu-sized ping_ok "$NS_A" -M "do" -s 1392 10.10.0.2
 
 # --- what wg show reports, on both sides
 show_ok() { # NS IFACE PEERKEY
@@ -37,8 +38,11 @@ show_ok() { # NS IFACE PEERKEY
 	grep -q 'transfer:' <<<"$out" || { echo "no 'transfer' in: $out"; return 1; }
 	hs=$(latest_handshake "$1" "$2" "$3")
 	read -r rx tx <<<"$(transfer "$1" "$2" "$3")"
-	[ "${hs:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] && [ "${tx:-0}" -gt 0 ] ||
-		{ echo "handshake=$hs rx=$rx tx=$tx"; return 1; }
+	if [ "${hs:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] && [ "${tx:-0}" -gt 0 ]; then
+		return 0
+	fi
+	echo "handshake=$hs rx=$rx tx=$tx"
+	return 1
 }
 check wg-show-a show_ok "$NS_A" "$IF_A" b
 check wg-show-b show_ok "$NS_B" "$IF_B" a

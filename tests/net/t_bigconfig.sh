@@ -12,6 +12,7 @@
 # Everything else (keys, endpoints, keepalive, fwmark, listen port) must
 # match exactly. Inputs are canonical (no host bits set in prefixes) so the
 # text read back can equal the text written.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a

@@ -5,6 +5,7 @@
 #   and keeps running; SIGTERM, SIGINT and deleting the interface each make
 #   it remove its UAPI socket and exit (status 0 on a signal); a second
 #   instance for a name whose socket is alive must not steal that socket.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a
@@ -36,12 +37,12 @@ info "daemonising took $(($(now_ms) - start)) ms"
 check daemon-returns-0 test $rc = 0
 check daemon-socket test -S "$WG_RUN/$IF_D.sock"
 check daemon-link ip -n "$NS_A" link show "$IF_D"
-pids=$(ns_daemon_pids "$NS_A" "$IMPL_A")
-check daemon-running test -n "$pids"
+dpids=$(ns_daemon_pids "$NS_A" "$IMPL_A")
+check daemon-running test -n "$dpids"
 check daemon-answers-uapi empty_device "$IF_D"
 ip -n "$NS_A" link del "$IF_D"
 # shellcheck disable=SC2086
-check daemon-exits-on-link-delete wait_until 5 all_gone $pids
+check daemon-exits-on-link-delete wait_until 5 all_gone $dpids
 check daemon-socket-removed wait_until 5 sock_gone "$IF_D"
 
 # ------------------------------------------------------------ signals, -f

@@ -4,6 +4,7 @@
 # and allowed-IPs source filtering on receive.
 # Namespace A (IMPL_A) is linked to B (link 1) and C (link 2); B and C run
 # IMPL_B. Each subtest uses its own pair of interfaces and inner subnet.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a
@@ -26,7 +27,7 @@ handshake_stays_zero() { # NS IFACE PEERKEY
 # try_both SECONDS NS1 DEST1 NS2 DEST2: ping both ways for SECONDS; fails
 # if any echo was answered.
 ping_both_none() {
-	local t=$1 c=$(($1 * 4))
+	local c=$(($1 * 4))
 	nsx "$2" ping -q -n -c $c -i 0.25 -W 1 "$3" >/dev/null 2>&1 &
 	local p1=$!
 	nsx "$4" ping -q -n -c $c -i 0.25 -W 1 "$5" >/dev/null 2>&1 &

@@ -12,6 +12,7 @@
 # it is made to rebind by changing its listen port (the kernel module and
 # newer implementations do not need this). SWT_ROAM_REBIND=always|never
 # overrides that choice for experiments.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a

@@ -6,6 +6,7 @@
 # remove its socket and exit. Twice, to show a clean restart.
 # AllowedIPs are specific prefixes, so wg-quick sets no DNS, fwmark or
 # policy routing.
+# shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NS_A=$PFX-a
@@ -62,8 +63,8 @@ for round in 1 2; do
 		break
 	fi
 	pass "$r-up"
-	pids=$(ns_daemon_pids "$NS_A" "$IMPL_A")
-	check "$r-daemon-running" test -n "$pids"
+	dpids=$(ns_daemon_pids "$NS_A" "$IMPL_A")
+	check "$r-daemon-running" test -n "$dpids"
 	check "$r-link-up" link_up
 	check "$r-socket" test -S "$WG_RUN/$IF_A.sock"
 	check "$r-addr4" has_addr 10.40.0.1/24
@@ -86,6 +87,6 @@ for round in 1 2; do
 	check "$r-down-link-gone" wait_until 5 link_gone
 	check "$r-down-socket-gone" wait_until 5 sock_gone
 	# shellcheck disable=SC2086
-	check "$r-down-daemon-exited" wait_until 5 all_gone $pids
+	check "$r-down-daemon-exited" wait_until 5 all_gone $dpids
 	check "$r-down-not-listed" test -z "$(wg show interfaces | tr ' ' '\n' | grep -x "$IF_A")"
 done
