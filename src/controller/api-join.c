@@ -115,7 +115,12 @@ int api_netmap(struct api_call *c)
 		c->suspended = true;
 		return 0;
 	}
+	/* A change landed between our read and the wait: read it. */
 	req->held = false;
+	netmap_free(&nm);
+	ret = netmap_load(ctl, &c->node, &nm);
+	if (ret)
+		return api_errno(c, ret, NULL);
 	return netmap_answer(c, &c->node, &nm);
 }
 
