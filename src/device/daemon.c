@@ -100,6 +100,7 @@ static const struct uapi_handler uapi_handler_template = {
 int daemon_setup(struct daemon *d, const char *ifname)
 {
 	struct uapi_handler h = uapi_handler_template;
+	unsigned offload;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
@@ -110,9 +111,11 @@ int daemon_setup(struct daemon *d, const char *ifname)
 	ret = datapath_init(d);
 	if (ret < 0)
 		return ret;
-	ret = tun_open(ifname, d->ifname, &d->tun_offload);
+	ret = tun_open(ifname, d->ifname, &offload);
 	if (ret < 0)
 		return ret;
+	d->tun_offload = offload & TUN_OFFLOAD_TSO;
+	d->tun_uso = offload & TUN_OFFLOAD_USO;
 	d->tun_fd = ret;
 	tun_set_mtu(d->ifname, DEFAULT_MTU);
 

@@ -43,6 +43,7 @@ struct daemon {
 	unsigned ticks;
 
 	bool tun_offload; /* TSO in, GRO-coalesced writes out */
+	bool tun_uso;     /* the same for UDP */
 	bool udp_gso;     /* UDP_SEGMENT sends, until the kernel refuses */
 	struct workers *workers; /* crypto fan-out; see datapath_init */
 	uint8_t *tun_rbuf;

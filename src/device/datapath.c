@@ -209,7 +209,7 @@ static void flush_tun(struct daemon *d)
 		pkts[i].len = d->tun_out[i]->len;
 	}
 	if (d->tun_offload) {
-		nw = offload_coalesce(pkts, d->ntun_out, writes, next);
+		nw = offload_coalesce(pkts, d->ntun_out, writes, next, d->tun_uso);
 	} else {
 		for (i = 0; i < d->ntun_out; ++i) {
 			writes[i] = (struct offload_write){ i, 1 };

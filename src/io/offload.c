@@ -1,5 +1,5 @@
-/* TSO splitting and GRO coalescing for TUN devices with IFF_VNET_HDR (the
- * approach of wireguard-go's tun/offload_linux.go and Linux's
+/* TSO/USO splitting and GRO coalescing for TUN devices with IFF_VNET_HDR
+ * (the approach of wireguard-go's tun/offload_linux.go and Linux's
  * tcp_gro_receive, written for our buffers). */
 #include "io/offload.h"
 
@@ -20,6 +20,8 @@ enum {
 	IPV6_HDR = 40,
 	TCP_HDR = 20,
 	TCP_CSUM_OFF = 16,
+	UDP_HDR = 8,
+	UDP_CSUM_OFF = 6,
 	OPEN_FLOWS = 8,
 };
 
@@ -132,6 +134,59 @@ static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)
 	return 1;
 }
 
+/* A UDP GSO packet: datagrams of gso_size payload, the last shorter. */
+static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
+		     const struct offload_sink *sink)
+{
+	unsigned l4 = h->csum_start, mss = h->gso_size, hdrlen = l4 + UDP_HDR;
+	size_t payload, off;
+	uint16_t id0 = 0;
+	bool v4;
+	int n = 0;
+
+	if (len < IPV4_HDR || !mss)
+		return -EINVAL;
+	v4 = (pkt[0] >> 4) == 4;
+	if (v4 ? l4 != (pkt[0] & 0xfu) * 4 || pkt[9] != IPPROTO_UDP
+	       : (pkt[0] >> 4) != 6 || l4 < IPV6_HDR)
+		return -EINVAL;
+	if (hdrlen > len)
+		return -EINVAL;
+	payload = len - hdrlen;
+	if (v4)
+		id0 = get16(pkt + 4);
+	for (off = 0; off < payload; off += mss) {
+		size_t chunk = payload - off < mss ? payload - off : mss;
+		uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
+		uint8_t *udp;
+		uint16_t c;
+
+		if (!seg)
+			break;
+		memcpy(seg, pkt, hdrlen);
+		memcpy(seg + hdrlen, pkt + hdrlen + off, chunk);
+		if (v4) {
+			put16(seg + 2, (uint16_t)(hdrlen + chunk));
+			put16(seg + 4, (uint16_t)(id0 + n));
+			ipv4_fix_csum(seg);
+		} else {
+			put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
+		}
+		udp = seg + l4;
+		put16(udp + 4, (uint16_t)(UDP_HDR + chunk));
+		udp[6] = udp[7] = 0;
+		c = (uint16_t)~csum_fold(
+			csum_add(csum_pseudo(seg, IPPROTO_UDP, UDP_HDR + chunk),
+				 udp, UDP_HDR + chunk));
+		if (!c)
+			c = 0xffff;
+		memcpy(udp + 6, &c, 2);
+		sink->emit(sink->ctx, seg, hdrlen + chunk);
+		n++;
+	}
+	return n ? n : -EINVAL;
+}
+
 int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 		  const struct offload_sink *sink)
 {
@@ -159,6 +214,8 @@ int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 		}
 		return emit_copy(pkt, len, sink);
 	}
+	if (gso == VIRTIO_NET_HDR_GSO_UDP_L4)
+		return split_udp(h, pkt, len, sink);
 	if (gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6)
 		return -EINVAL;
 	if (len < IPV4_HDR)
@@ -217,31 +274,35 @@ int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 }
 
 /* Header facts of a packet that may take part in a merge. */
-struct tcp_info {
-	unsigned iphlen, thlen, plen;
-	uint32_t seq;
-	uint8_t flags;
+struct flow_info {
+	unsigned iphlen, l4len, plen;
+	uint32_t seq;   /* TCP */
+	uint8_t flags;  /* TCP */
+	uint8_t proto;
 	bool v4;
 };
 
-static bool tcp_candidate(const struct offload_pkt *p, struct tcp_info *t)
+static bool candidate(const struct offload_pkt *p, struct flow_info *t,
+		      bool udp)
 {
 	const uint8_t *d = p->data;
 	unsigned total;
 
-	if (p->len < IPV4_HDR + TCP_HDR)
+	if (p->len < IPV4_HDR + UDP_HDR)
 		return false;
 	if ((d[0] >> 4) == 4) {
-		/* no options, not a fragment, TCP */
-		if (d[0] != 0x45 || d[9] != IPPROTO_TCP || (get16(d + 6) & 0x3fff))
+		/* no options, not a fragment */
+		if (d[0] != 0x45 || (get16(d + 6) & 0x3fff))
 			return false;
 		total = get16(d + 2);
+		t->proto = d[9];
 		t->iphlen = IPV4_HDR;
 		t->v4 = true;
 	} else if ((d[0] >> 4) == 6) {
-		if (p->len < IPV6_HDR + TCP_HDR || d[6] != IPPROTO_TCP)
+		if (p->len < IPV6_HDR + UDP_HDR)
 			return false;
 		total = IPV6_HDR + get16(d + 4);
+		t->proto = d[6];
 		t->iphlen = IPV6_HDR;
 		t->v4 = false;
 	} else {
@@ -249,55 +310,76 @@ static bool tcp_candidate(const struct offload_pkt *p, struct tcp_info *t)
 	}
 	if (total != p->len)
 		return false;
-	t->thlen = (d[t->iphlen + 12] >> 4) * 4u;
-	if (t->thlen < TCP_HDR || t->iphlen + t->thlen >= p->len)
+	if (t->proto == IPPROTO_UDP && udp) {
+		t->l4len = UDP_HDR;
+		if (get16(d + t->iphlen + 4) != p->len - t->iphlen)
+			return false;
+	} else if (t->proto == IPPROTO_TCP) {
+		if (p->len < t->iphlen + TCP_HDR)
+			return false;
+		t->l4len = (d[t->iphlen + 12] >> 4) * 4u;
+		if (t->l4len < TCP_HDR)
+			return false;
+		t->flags = d[t->iphlen + 13];
+		if ((t->flags & ~(TCP_ACK | TCP_PSH)) || !(t->flags & TCP_ACK))
+			return false;
+		t->seq = get32(d + t->iphlen + 4);
+	} else {
 		return false;
-	t->plen = p->len - t->iphlen - t->thlen;
-	t->flags = d[t->iphlen + 13];
-	if ((t->flags & ~(TCP_ACK | TCP_PSH)) || !(t->flags & TCP_ACK))
+	}
+	if (t->iphlen + t->l4len >= p->len)
 		return false;
-	t->seq = get32(d + t->iphlen + 4);
+	t->plen = p->len - t->iphlen - t->l4len;
 	return true;
 }
 
 /* Same flow and the same headers in every field a merge must keep: IP
- * addresses, TOS/TTL (or traffic class, flow label, hop limit), DF, ports,
- * ack, window, header lengths and TCP options. */
-static bool same_headers(const struct offload_pkt *a, const struct tcp_info *ta,
-			 const struct offload_pkt *b, const struct tcp_info *tb)
+ * addresses, TOS/TTL (or traffic class, flow label, hop limit), DF, ports;
+ * for TCP also ack, window, header length and options. */
+static bool same_headers(const struct offload_pkt *a,
+			 const struct flow_info *ta,
+			 const struct offload_pkt *b,
+			 const struct flow_info *tb)
 {
 	const uint8_t *x = a->data, *y = b->data;
 
-	if (ta->v4 != tb->v4 || ta->thlen != tb->thlen)
+	if (ta->v4 != tb->v4 || ta->proto != tb->proto ||
+	    ta->l4len != tb->l4len)
 		return false;
 	if (ta->v4) {
-		if (x[1] != y[1] || x[8] != y[8] || (x[6] & 0x40) != (y[6] & 0x40) ||
-		    memcmp(x + 12, y + 12, 8))
+		if (x[1] != y[1] || x[8] != y[8] ||
+		    (x[6] & 0x40) != (y[6] & 0x40) || memcmp(x + 12, y + 12, 8))
 			return false;
-	} else if (memcmp(x, y, 4) || x[7] != y[7] || memcmp(x + 8, y + 8, 32)) {
+	} else if (memcmp(x, y, 4) || x[7] != y[7] ||
+		   memcmp(x + 8, y + 8, 32)) {
 		return false;
 	}
 	x += ta->iphlen;
 	y += tb->iphlen;
-	/* ports; ack; window; options */
-	return !memcmp(x, y, 4) && !memcmp(x + 8, y + 8, 4) &&
-	       !memcmp(x + 14, y + 14, 2) &&
-	       !memcmp(x + TCP_HDR, y + TCP_HDR, ta->thlen - TCP_HDR);
+	if (memcmp(x, y, 4))
+		return false;
+	if (ta->proto == IPPROTO_UDP)
+		return true;
+	return !memcmp(x + 8, y + 8, 4) && !memcmp(x + 14, y + 14, 2) &&
+	       !memcmp(x + TCP_HDR, y + TCP_HDR, ta->l4len - TCP_HDR);
 }
 
 struct group {
 	unsigned write, last;
-	struct tcp_info head;
+	struct flow_info head;
 	uint32_t next_seq, payload;
-	bool psh;    /* a merged segment had PSH: the head gets it */
+	bool psh;    /* a merged TCP segment had PSH: the head gets it */
 	bool closed; /* PSH or a short segment: nothing may follow */
 };
 
 unsigned offload_payload_off(const struct offload_pkt *pkt)
 {
 	const uint8_t *d = pkt->data;
-	unsigned iphlen = (d[0] >> 4) == 4 ? IPV4_HDR : IPV6_HDR;
+	bool v4 = (d[0] >> 4) == 4;
+	unsigned iphlen = v4 ? IPV4_HDR : IPV6_HDR;
 
+	if ((v4 ? d[9] : d[6]) == IPPROTO_UDP)
+		return iphlen + UDP_HDR;
 	return iphlen + (d[iphlen + 12] >> 4) * 4u;
 }
 
@@ -306,9 +388,10 @@ static void finish_group(struct offload_pkt *pkts, struct offload_write *w,
 {
 	struct offload_pkt *p = &pkts[w->first];
 	struct virtio_net_hdr *vh = (void *)(p->data - VNET_HDR_LEN);
-	const struct tcp_info *t = &g->head;
-	uint8_t *tcp = p->data + t->iphlen;
-	unsigned l4_len = t->thlen + g->payload;
+	const struct flow_info *t = &g->head;
+	uint8_t *l4 = p->data + t->iphlen;
+	unsigned l4_len = t->l4len + g->payload, csum_off;
+	uint16_t c;
 
 	memset(vh, 0, sizeof(*vh));
 	if (w->count == 1)
@@ -319,36 +402,51 @@ static void finish_group(struct offload_pkt *pkts, struct offload_write *w,
 	} else {
 		put16(p->data + 4, (uint16_t)l4_len);
 	}
-	if (g->psh)
-		tcp[13] |= TCP_PSH;
-	/* CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum. */
-	{
-		uint16_t c = csum_fold(csum_pseudo(p->data, IPPROTO_TCP, l4_len));
-
-		memcpy(tcp + TCP_CSUM_OFF, &c, 2);
+	if (t->proto == IPPROTO_UDP) {
+		put16(l4 + 4, (uint16_t)l4_len);
+		csum_off = UDP_CSUM_OFF;
+		vh->gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+	} else {
+		if (g->psh)
+			l4[13] |= TCP_PSH;
+		csum_off = TCP_CSUM_OFF;
+		vh->gso_type = t->v4 ? VIRTIO_NET_HDR_GSO_TCPV4
+				     : VIRTIO_NET_HDR_GSO_TCPV6;
 	}
+	/* CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum. */
+	c = csum_fold(csum_pseudo(p->data, t->proto, l4_len));
+	memcpy(l4 + csum_off, &c, 2);
 	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	vh->gso_type = t->v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
-	vh->hdr_len = (uint16_t)(t->iphlen + t->thlen);
+	vh->hdr_len = (uint16_t)(t->iphlen + t->l4len);
 	vh->gso_size = (uint16_t)t->plen;
 	vh->csum_start = (uint16_t)t->iphlen;
-	vh->csum_offset = TCP_CSUM_OFF;
+	vh->csum_offset = (uint16_t)csum_off;
+}
+
+static bool can_append(const struct offload_write *w, const struct group *g,
+		       const struct flow_info *t)
+{
+	if (g->closed || t->plen > g->head.plen ||
+	    w->count >= OFFLOAD_MAX_SEGS ||
+	    g->head.iphlen + g->head.l4len + g->payload + t->plen >
+		    OFFLOAD_MAX_LEN)
+		return false;
+	return t->proto == IPPROTO_UDP || t->seq == g->next_seq;
 }
 
 unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
-			  struct offload_write *writes, uint32_t *next)
+			  struct offload_write *writes, uint32_t *next, bool udp)
 {
 	struct group open[OPEN_FLOWS], *g;
 	unsigned nopen = 0, nw = 0, i, j;
 
 	for (i = 0; i < n; ++i) {
-		struct tcp_info t;
+		struct flow_info t;
 
 		next[i] = UINT32_MAX;
-		if (!tcp_candidate(&pkts[i], &t)) {
-			writes[nw] = (struct offload_write){ i, 1 };
+		if (!candidate(&pkts[i], &t, udp)) {
+			writes[nw++] = (struct offload_write){ i, 1 };
 			memset(pkts[i].data - VNET_HDR_LEN, 0, VNET_HDR_LEN);
-			nw++;
 			continue;
 		}
 		g = NULL;
@@ -359,15 +457,13 @@ unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
 				break;
 			}
 		}
-		if (g && t.seq == g->next_seq && t.plen <= g->head.plen &&
-		    !g->closed && writes[g->write].count < OFFLOAD_MAX_SEGS &&
-		    g->head.iphlen + g->head.thlen + g->payload + t.plen <=
-			    OFFLOAD_MAX_LEN) {
+		if (g && can_append(&writes[g->write], g, &t)) {
 			next[g->last] = i;
 			g->last = i;
 			g->next_seq += t.plen;
 			g->payload += t.plen;
-			g->psh = (t.flags & TCP_PSH) != 0;
+			if (t.proto == IPPROTO_TCP)
+				g->psh = (t.flags & TCP_PSH) != 0;
 			g->closed = g->psh || t.plen < g->head.plen;
 			writes[g->write].count++;
 			continue;
@@ -387,7 +483,7 @@ unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
 		g->head = t;
 		g->next_seq = t.seq + t.plen;
 		g->payload = t.plen;
-		g->psh = (t.flags & TCP_PSH) != 0;
+		g->psh = t.proto == IPPROTO_TCP && (t.flags & TCP_PSH);
 		g->closed = g->psh;
 		writes[nw++] = (struct offload_write){ i, 1 };
 	}

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Linux 6.2 UDP segmentation offload; Debian 12's headers predate it. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+
 enum {
 	VNET_HDR_LEN = sizeof(struct virtio_net_hdr),
 	OFFLOAD_MAX_SEGS = 64,
@@ -31,7 +36,8 @@ struct offload_sink {
 };
 
 /* pkt/len is one read from the TUN (without the vnet header h). Emits the
- * packet itself (checksum completed if h asks for it) or its TCP segments.
+ * packet itself (checksum completed if h asks for it) or its TCP or UDP
+ * segments.
  * Returns the number of segments emitted, or -EINVAL for a packet we cannot
  * segment (dropped). */
 int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
@@ -50,15 +56,16 @@ struct offload_write {
 };
 
 /* Groups pkts into writes, merging TCP segments of the same flow that
- * continue each other (same rules as Linux tcp_gro_receive). Rewrites the
+ * continue each other (same rules as Linux tcp_gro_receive) and, if udp,
+ * equal-sized UDP datagrams of one flow (the last may be shorter). Rewrites the
  * head packet's headers and writes the vnet header before each head. The
  * payloads of merged packets stay where they are: write head->data -
  * VNET_HDR_LEN .. head end, then each follower's payload (offload_payload).
  * next[] chains the followers of each head (UINT32_MAX ends a chain).
  * Returns the number of writes. */
 unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
-			  struct offload_write *writes, uint32_t *next);
-/* Offset of the TCP payload in a packet accepted into a merge. */
+			  struct offload_write *writes, uint32_t *next, bool udp);
+/* Offset of the TCP or UDP payload in a packet accepted into a merge. */
 unsigned offload_payload_off(const struct offload_pkt *pkt);
 
 #endif

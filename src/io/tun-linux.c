@@ -12,7 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int tun_open(const char *name, char name_out[16], bool *offload)
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+int tun_open(const char *name, char name_out[16], unsigned *offload)
 {
 	struct ifreq ifr = { 0 };
 	int fd, ret, hdrlen = sizeof(struct virtio_net_hdr);
@@ -34,10 +39,16 @@ int tun_open(const char *name, char name_out[16], bool *offload)
 		close(fd);
 		return ret;
 	}
-	/* Checksum and TSO offload: the kernel may hand us up to 64 KiB TCP
-	 * segments and accepts the same from us. Optional. */
-	*offload = ioctl(fd, TUNSETOFFLOAD,
-			 TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+	/* Checksum, TSO and USO offload: the kernel may hand us up to 64 KiB
+	 * TCP or UDP super-packets and accepts the same from us. Kernels
+	 * before 6.2 refuse USO; all of it is optional. */
+	*offload = 0;
+	if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 |
+					     TUN_F_USO4 | TUN_F_USO6) == 0)
+		*offload = TUN_OFFLOAD_TSO | TUN_OFFLOAD_USO;
+	else if (ioctl(fd, TUNSETOFFLOAD,
+		       TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0)
+		*offload = TUN_OFFLOAD_TSO;
 	if (name_out) {
 		memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
 		name_out[IFNAMSIZ - 1] = '\0';

@@ -6,12 +6,17 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+enum tun_offload {
+	TUN_OFFLOAD_TSO = 1 << 0, /* TCP super-packets both ways, checksums */
+	TUN_OFFLOAD_USO = 1 << 1, /* UDP super-packets both ways (Linux 6.2) */
+};
+
 /* Creates (or attaches to) TUN name with IFF_VNET_HDR, so every read and
  * write starts with a struct virtio_net_hdr; returns a non-blocking fd or
- * -errno. *offload says whether TSO/checksum offload was accepted (reads may
+ * -errno. *offload gets the TUN_OFFLOAD_* the kernel accepted (reads may
  * then be super-packets; see offload.h). The kernel may pick the name if it
  * contains %d; *name_out gets it. */
-int tun_open(const char *name, char name_out[16], bool *offload);
+int tun_open(const char *name, char name_out[16], unsigned *offload);
 /* Interface MTU, or -errno (ENODEV once the interface is gone). */
 int tun_get_mtu(const char *name);
 int tun_set_mtu(const char *name, int mtu);

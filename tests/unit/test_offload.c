@@ -249,7 +249,7 @@ static void check_round_trip(bool v6, size_t payload, unsigned mss)
 	nsegs = 0;
 	REQUIRE(offload_split(&h, pkt, len, &sink) > 0);
 	load_segments();
-	nw = offload_coalesce(pk, nsegs, wr, nx);
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
 	REQUIRE(nw == 1);
 	CHECK(wr[0].count == nsegs);
 	vh = (void *)(pk[0].data - VNET_HDR_LEN);
@@ -296,7 +296,7 @@ static void test_coalesce_rules(void)
 	}
 	/* make_tcp wrote checksums as partial; fine for merging */
 	load_segments();
-	nw = offload_coalesce(pk, nsegs, wr, nx);
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
 	CHECK(nw == 2);
 	CHECK(wr[0].count == 3 && wr[1].count == 3);
 
@@ -305,7 +305,7 @@ static void test_coalesce_rules(void)
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 0, 32, 0), nsegs++;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 2000, 32, 0), nsegs++;
 	load_segments();
-	CHECK(offload_coalesce(pk, nsegs, wr, nx) == 2);
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 2);
 
 	/* a changed timestamp option, a SYN, a short segment in the middle */
 	nsegs = 0;
@@ -313,20 +313,20 @@ static void test_coalesce_rules(void)
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 1000, 32, 0);
 	segs[nsegs][VNET_HDR_LEN + 20 + 27] = 0x34, nsegs++;
 	load_segments();
-	CHECK(offload_coalesce(pk, nsegs, wr, nx) == 2);
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 2);
 
 	nsegs = 0;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x12, 0, 32, 0), nsegs++;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 1000, 32, 0), nsegs++;
 	load_segments();
-	CHECK(offload_coalesce(pk, nsegs, wr, nx) == 2);
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 2);
 
 	nsegs = 0;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 0, 32, 0), nsegs++;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 500, 0x10, 1000, 32, 0), nsegs++;
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 1000, 0x10, 1500, 32, 0), nsegs++;
 	load_segments();
-	nw = offload_coalesce(pk, nsegs, wr, nx);
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
 	CHECK(nw == 2);
 	CHECK(wr[0].count == 2);
 
@@ -336,7 +336,7 @@ static void test_coalesce_rules(void)
 	seglen[nsegs] = make_tcp(segs[nsegs] + VNET_HDR_LEN, false, 0, 0x10, 0, 32, 0), nsegs++;
 	memcpy(a, segs[1] + VNET_HDR_LEN, seglen[1]);
 	load_segments();
-	CHECK(offload_coalesce(pk, nsegs, wr, nx) == 2);
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 2);
 	CHECK(!memcmp(a, segs[1] + VNET_HDR_LEN, seglen[1]));
 }
 
@@ -353,6 +353,105 @@ static void test_csum_odd_lengths(void)
 	CHECK(csum_fold(whole) == csum_fold(parts));
 }
 
+/* A UDP GSO packet as the kernel hands it over with USO: IP and UDP lengths
+ * cover everything, the checksum field holds the pseudo-header sum. */
+static size_t make_udp(uint8_t *buf, bool v6, size_t payload, uint8_t fill)
+{
+	unsigned iph = v6 ? 40 : 20;
+	uint8_t *udp = buf + iph;
+	size_t i, len = iph + 8 + payload;
+	uint16_t c;
+
+	memset(buf, 0, iph + 8);
+	if (v6) {
+		buf[0] = 0x60;
+		buf[4] = (uint8_t)((len - 40) >> 8);
+		buf[5] = (uint8_t)(len - 40);
+		buf[6] = IPPROTO_UDP;
+		buf[7] = 64;
+		buf[8] = 0xfd, buf[23] = 1, buf[24] = 0xfd, buf[39] = 2;
+	} else {
+		buf[0] = 0x45;
+		buf[2] = (uint8_t)(len >> 8);
+		buf[3] = (uint8_t)len;
+		buf[8] = 64;
+		buf[9] = IPPROTO_UDP;
+		buf[12] = 10, buf[15] = 1, buf[16] = 10, buf[19] = 2;
+		c = (uint16_t)~csum_fold(csum_add(0, buf, 20));
+		memcpy(buf + 10, &c, 2);
+	}
+	udp[0] = 0x1b, udp[1] = 0x58; /* 7000 */
+	udp[2] = 0x1b, udp[3] = 0x59;
+	udp[4] = (uint8_t)((8 + payload) >> 8);
+	udp[5] = (uint8_t)(8 + payload);
+	for (i = 0; i < payload; ++i)
+		buf[iph + 8 + i] = (uint8_t)(fill + i * 13);
+	c = csum_fold(csum_pseudo(buf, IPPROTO_UDP, 8 + payload));
+	memcpy(udp + 6, &c, 2);
+	return len;
+}
+
+static bool udp_ok(const uint8_t *p, size_t len)
+{
+	unsigned iph = (p[0] >> 4) == 6 ? 40 : 20;
+
+	return ((unsigned)p[iph + 4] << 8 | p[iph + 5]) == len - iph &&
+	       csum_fold(csum_add(csum_pseudo(p, IPPROTO_UDP, len - iph),
+				  p + iph, len - iph)) == 0xffff;
+}
+
+static void check_udp(bool v6, size_t payload, unsigned mss)
+{
+	static uint8_t pkt[70000], out[70000];
+	struct virtio_net_hdr h = { 0 }, *vh;
+	unsigned iph = v6 ? 40 : 20, i, nw;
+	size_t len = make_udp(pkt, v6, payload, 5), off = 0, flat;
+
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+	h.gso_size = (uint16_t)mss;
+	h.csum_start = (uint16_t)iph;
+	h.csum_offset = 6;
+	nsegs = 0;
+	CHECK(offload_split(&h, pkt, len, &sink) == (int)((payload + mss - 1) / mss));
+	for (i = 0; i < nsegs; ++i) {
+		uint8_t *sg = segs[i] + VNET_HDR_LEN;
+
+		CHECK(ip_ok(sg));
+		CHECK(udp_ok(sg, seglen[i]));
+		CHECK(!memcmp(sg + iph + 8, pkt + iph + 8 + off, seglen[i] - iph - 8));
+		off += seglen[i] - iph - 8;
+	}
+	CHECK(off == payload);
+
+	/* and back into one write */
+	load_segments();
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
+	REQUIRE(nw == 1);
+	vh = (void *)(pk[0].data - VNET_HDR_LEN);
+	flat = flatten(0, out);
+	CHECK(flat == len);
+	if (nsegs > 1) {
+		CHECK(vh->gso_type == VIRTIO_NET_HDR_GSO_UDP_L4);
+		CHECK(vh->gso_size == mss);
+		kernel_finish(out, flat, vh);
+	}
+	CHECK(ip_ok(out));
+	CHECK(udp_ok(out, flat));
+	CHECK(!memcmp(out + iph + 8, pkt + iph + 8, payload));
+	/* without USO the datagrams are written one by one */
+	load_segments();
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, false) == nsegs);
+}
+
+static void test_udp_split_and_coalesce(void)
+{
+	check_udp(false, 1400 * 30, 1400);
+	check_udp(false, 1400 * 7 + 3, 1400);
+	check_udp(true, 1380 * 40, 1380);
+	check_udp(false, 100, 1400);
+}
+
 int main(void)
 {
 	RUN(test_split_ipv4);
@@ -362,5 +461,6 @@ int main(void)
 	RUN(test_coalesce_round_trip);
 	RUN(test_coalesce_rules);
 	RUN(test_csum_odd_lengths);
+	RUN(test_udp_split_and_coalesce);
 	return unit_done();
 }
