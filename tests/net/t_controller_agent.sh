@@ -30,12 +30,16 @@ KEY=agent-test-master-key-$RANDOM$RANDOM
 CTL_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])')
 CTL=http://$HUB:$CTL_PORT
 
-ip netns exec "$NS_H" env SPOKEWIRE_MASTER_KEY="$KEY" "$SPOKEWIRE" controller \
-	--listen "$HUB:$CTL_PORT" --data-dir "$T_DIR/ctl" \
-	--network 10.50.0.0/16,fd50::/64 --endpoint "$HUB:51820" \
-	>"$T_DIR/controller.log" 2>&1 &
-T_PIDS+=("$!")
-wait_until 10 nsx "$NS_H" curl -sf "$CTL/health" -o /dev/null || die "controller did not start"
+start_controller() {
+	ip netns exec "$NS_H" env SPOKEWIRE_MASTER_KEY="$KEY" "$SPOKEWIRE" controller \
+		--listen "$HUB:$CTL_PORT" --data-dir "$T_DIR/ctl" \
+		--network 10.50.0.0/16,fd50::/64 --endpoint "$HUB:51820" \
+		>>"$T_DIR/controller.log" 2>&1 &
+	CTL_PID=$!
+	T_PIDS+=("$CTL_PID")
+	wait_until 10 nsx "$NS_H" curl -sf "$CTL/health" -o /dev/null
+}
+start_controller || die "controller did not start"
 
 api() { # METHOD PATH [BODY]: as the master, prints the body
 	nsx "$NS_H" curl -s -X "$1" -H "Authorization: Bearer $KEY" ${3:+-d "$3"} "$CTL$2"
@@ -152,3 +156,13 @@ if wait_until 1 has_peers "$NS_H" "$IF_H" 3; then
 else
 	fail join-to-live-under-1s
 fi
+
+# The controller restarts; agents ride it out and keep applying changes.
+kill -TERM "$CTL_PID"
+wait "$CTL_PID"
+check controller-exit-0 test $? = 0
+sleep 1
+check controller-restart start_controller
+api DELETE /nodes/probe >/dev/null
+check after-restart-change-applied wait_until 35 has_peers "$NS_H" "$IF_H" 2
+check agents-survive-restart kill -0 "${AGENT_PID[hub]}"
