@@ -22,6 +22,8 @@ static const struct {
 	  "Runs the registry and its HTTP API (--help for more)" },
 	{ "join", cmd_join, "[OPTIONS]",
 	  "Joins a controller and keeps the interface in sync" },
+	/* No help text: a test tool, left out of --help. */
+	{ "netstack-harness", cmd_netstack_harness, NULL, NULL },
 };
 
 static void usage(FILE *f)
@@ -33,8 +35,9 @@ static void usage(FILE *f)
 		"       %s COMMAND [ARGS]\n\nCommands:\n",
 		prog_name, prog_name);
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); ++i)
-		fprintf(f, "  %-10s %-16s %s\n", subcommands[i].name,
-			subcommands[i].usage, subcommands[i].help);
+		if (subcommands[i].help)
+			fprintf(f, "  %-10s %-16s %s\n", subcommands[i].name,
+				subcommands[i].usage, subcommands[i].help);
 	fprintf(f, "\nThe device is configured with wg(8): wg set IFACE ...; "
 		   "wg-quick drives it with\nWG_QUICK_USERSPACE_IMPLEMENTATION=spokewire.\n");
 }

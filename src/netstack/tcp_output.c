@@ -73,11 +73,14 @@ uint32_t tcp_rcv_window(struct netstack_tcp *c)
 	if (SEQ_GEQ(edge, c->rcv_adv + step) ||
 	    (SEQ_GT(edge, c->rcv_adv) && free_ == maxwnd))
 		c->rcv_adv = edge;
-	wnd = (c->rcv_adv - c->rcv_nxt) >> c->rcv_wscale;
+	/* Round up: rounding down would pull in an edge already offered. */
+	wnd = (c->rcv_adv - c->rcv_nxt + (1u << c->rcv_wscale) - 1) >>
+	      c->rcv_wscale;
 	if (wnd > 65535)
 		wnd = 65535;
 	/* What the peer sees, after scaling. */
-	c->rcv_adv = c->rcv_nxt + (wnd << c->rcv_wscale);
+	if (SEQ_GT(c->rcv_nxt + (wnd << c->rcv_wscale), c->rcv_adv))
+		c->rcv_adv = c->rcv_nxt + (wnd << c->rcv_wscale);
 	return wnd;
 }
 
