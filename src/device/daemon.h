@@ -25,6 +25,17 @@ enum {
 	TICK_MS = 100,
 };
 
+/* The inner side of the device when it is not a TUN: where decrypted
+ * packets go (userspace mode: the netstack). Outbound inner packets enter
+ * through wg_send() from the inner side's own events. */
+struct daemon_inner {
+	/* A decrypted, checked inner packet; ownership passes. */
+	void (*deliver)(void *ctx, struct pktbuf *pb);
+	/* After each batch, before the queued datagrams are sent: output
+	 * deferred during the batch (it may call wg_send()). */
+	void (*flush)(void *ctx);
+};
+
 struct tx_slot {
 	struct pktbuf *pb;
 	union endpoint ep;
@@ -32,7 +43,9 @@ struct tx_slot {
 
 struct daemon {
 	char ifname[IFNAMSIZ];
-	int tun_fd;
+	int tun_fd; /* -1 with an inner side */
+	const struct daemon_inner *inner;
+	void *inner_ctx;
 	struct udp_socks udp;
 	struct loop *loop;
 	struct uapi_server *uapi;
@@ -56,13 +69,16 @@ struct daemon {
 
 	struct {
 		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;
-		uint64_t gso_sends, gro_reads, tun_coalesced;
+		uint64_t gso_sends, gro_reads, tun_coalesced, tun_writes;
 	} stats;
 };
 
 /* Creates the TUN device and UAPI socket (before daemonising, so callers
  * that configure right after we return find them). 0 or -errno. */
 int daemon_setup(struct daemon *d, const char *ifname);
+/* The same without a TUN: inner packets go to inner (borrowed, with ctx). */
+int daemon_setup_inner(struct daemon *d, const char *ifname,
+		       const struct daemon_inner *inner, void *ctx);
 /* Runs the event loop until the interface is deleted or a signal arrives. */
 int daemon_run(struct daemon *d);
 void daemon_teardown(struct daemon *d);

@@ -233,6 +233,7 @@ static void flush_tun(struct daemon *d)
 			d->stats.tun_coalesced += niov;
 		if (writev(d->tun_fd, iov, (int)niov) < 0)
 			d->stats.tun_write_errors++;
+		d->stats.tun_writes++;
 	}
 	for (i = 0; i < d->ntun_out; ++i)
 		pktpool_put(&d->pool, d->tun_out[i]);
@@ -243,6 +244,10 @@ static void op_deliver(void *ctx, struct pktbuf *pb)
 {
 	struct daemon *d = ctx;
 
+	if (d->inner) {
+		d->inner->deliver(d->inner_ctx, pb);
+		return;
+	}
 	if (d->ntun_out == TUN_BATCH)
 		flush_tun(d);
 	d->tun_out[d->ntun_out++] = pb;
@@ -269,6 +274,11 @@ const struct wg_ops daemon_wg_ops = {
 void datapath_flush(struct daemon *d)
 {
 	wg_flush(d->wg);
+	if (d->inner) {
+		/* The inner side answers what it was given; encrypt that too. */
+		d->inner->flush(d->inner_ctx);
+		wg_flush(d->wg);
+	}
 	flush_tun(d);
 	flush_tx(d);
 }
@@ -354,6 +364,7 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 	struct iovec iov[RX_MSGS];
 	union endpoint src[RX_MSGS];
 	char cbuf[RX_MSGS][CMSG_SPACE(sizeof(int))];
+	uint64_t tun_writes = d->stats.tun_writes;
 	int n, i, round;
 
 	for (round = 0; round < 8; ++round) {
@@ -403,4 +414,8 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 		if (n < RX_MSGS)
 			break;
 	}
+	/* Writing to the TUN often makes the kernel answer at once (an echo
+	 * reply, a TCP ACK): read it now instead of after another wakeup. */
+	if (d->stats.tun_writes != tun_writes)
+		datapath_on_tun(loop, d->tun_fd, LOOP_READ, d);
 }
