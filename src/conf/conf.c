@@ -1,0 +1,875 @@
+/* The config file parser: wg-quick's [Interface]/[Peer] plus [Forward],
+ * [Expose], [Proxy] and [Egress]. Every error names file:line. */
+#include "conf/conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum section {
+	SEC_NONE,
+	SEC_INTERFACE,
+	SEC_PEER,
+	SEC_FORWARD,
+	SEC_EXPOSE,
+	SEC_PROXY,
+	SEC_EGRESS,
+};
+
+enum {
+	LINE_MAX_LEN = 4096,
+	CONF_MAX_BYTES = 16 << 20,
+	LIST_MAX = 1 << 20, /* entries in any one list */
+};
+
+struct parser {
+	struct conf *c;
+	const char *file;
+	int line;
+	enum section sec;
+	char *err;
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
+};
+
+static int __attribute__((format(printf, 2, 3)))
+perr(struct parser *p, const char *fmt, ...)
+{
+	int n;
+	va_list ap;
+
+	n = snprintf(p->err, CONF_ERR_MAX, "%s:%d: ", p->file, p->line);
+	if (n < 0 || n >= CONF_ERR_MAX)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, CONF_ERR_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+pwarn(struct parser *p, const char *fmt, ...)
+{
+	char msg[CONF_ERR_MAX];
+	int n;
+	va_list ap;
+
+	if (!p->warn)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s:%d: ", p->file, p->line);
+	if (n < 0 || n >= (int)sizeof(msg))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	p->warn(p->warn_ctx, msg);
+}
+
+/* Grows *arr (n elements of size elem) by one zeroed element. */
+static void *push(void **arr, size_t *n, size_t elem)
+{
+	void *a;
+
+	if (*n >= LIST_MAX)
+		return NULL;
+	a = realloc(*arr, (*n + 1) * elem);
+	if (!a)
+		return NULL;
+	*arr = a;
+	memset((char *)a + *n * elem, 0, elem);
+	return (char *)a + (*n)++ * elem;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Splits a comma-separated value; calls fn for each non-empty item. */
+static int for_each_item(struct parser *p, char *val,
+			 int (*fn)(struct parser *p, char *item, void *arg),
+			 void *arg)
+{
+	char *save = NULL, *tok;
+	int ret;
+
+	for (tok = strtok_r(val, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (!*tok)
+			continue;
+		ret = fn(p, tok, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int parse_u32(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_ip(const char *s, uint8_t *family, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (inet_pton(AF_INET, s, ip) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, ip) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_prefix(const char *s, struct conf_prefix *out)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	uint64_t cidr;
+	unsigned max;
+
+	if (alen >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (parse_ip(buf, &out->family, out->ip))
+		return -EINVAL;
+	max = out->family == AF_INET ? 32 : 128;
+	out->has_cidr = slash != NULL;
+	if (!slash) {
+		out->cidr = (uint8_t)max;
+		return 0;
+	}
+	if (parse_u32(slash + 1, max, &cidr))
+		return -EINVAL;
+	out->cidr = (uint8_t)cidr;
+	return 0;
+}
+
+/* "host:port", "[v6]:port", or (bare_port) "port". A numeric host is
+ * resolved here. */
+static int parse_hostport(const char *s, bool bare_port,
+			  struct conf_hostport *hp, int line)
+{
+	const char *colon, *host = s, *port;
+	size_t hlen;
+	uint64_t v;
+	uint8_t family, ip[16];
+
+	hp->line = line;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		port = close + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			if (!bare_port)
+				return -EINVAL;
+			hlen = 0;
+			port = s;
+		} else {
+			if (strchr(s, ':') != colon)
+				return -EINVAL; /* IPv6 needs brackets */
+			hlen = (size_t)(colon - s);
+			port = colon + 1;
+		}
+	}
+	if (hlen >= sizeof(hp->host) || (s[0] == '[' && !hlen))
+		return -EINVAL;
+	if (parse_u32(port, 65535, &v) || !v)
+		return -EINVAL;
+	memcpy(hp->host, host, hlen);
+	hp->host[hlen] = '\0';
+	hp->port = (uint16_t)v;
+	if (!hlen)
+		return 0;
+	if (!parse_ip(hp->host, &family, ip)) {
+		memset(&hp->addr, 0, sizeof(hp->addr));
+		if (family == AF_INET) {
+			hp->addr.in4.sin_family = AF_INET;
+			hp->addr.in4.sin_port = htons(hp->port);
+			memcpy(&hp->addr.in4.sin_addr, ip, 4);
+		} else {
+			hp->addr.in6.sin6_family = AF_INET6;
+			hp->addr.in6.sin6_port = htons(hp->port);
+			memcpy(&hp->addr.in6.sin6_addr, ip, 16);
+		}
+		hp->resolved = true;
+	} else if (s[0] == '[') {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_key(struct parser *p, const char *key, const char *val,
+		     uint8_t out[KEY_LEN])
+{
+	if (!key_from_base64(out, val))
+		return perr(p, "%s is not a valid base64 key", key);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lists */
+
+static int add_prefix_item(struct parser *p, char *item, void *arg)
+{
+	void **lst = arg; /* { &arr, &n } */
+	struct conf_prefix pf = { 0 }, *slot;
+
+	if (parse_prefix(item, &pf))
+		return perr(p, "invalid address or prefix '%s'", item);
+	slot = push(lst[0], lst[1], sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	*slot = pf;
+	return 0;
+}
+
+static int add_prefixes(struct parser *p, char *val,
+			struct conf_prefix **arr, size_t *n)
+{
+	void *lst[2] = { arr, n };
+
+	return for_each_item(p, val, add_prefix_item, lst);
+}
+
+static int add_string(struct conf_strings *s, const char *val)
+{
+	char **slot = push((void **)&s->v, &s->n, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	*slot = strdup(val);
+	return *slot ? 0 : -ENOMEM;
+}
+
+static int add_dns_item(struct parser *p, char *item, void *arg)
+{
+	return add_string(arg, item);
+}
+
+/* ---------------------------------------------------------------- sections */
+
+static int interface_key(struct parser *p, const char *key, char *val)
+{
+	struct conf *c = p->c;
+	uint64_t v;
+
+	if (!strcasecmp(key, "PrivateKey")) {
+		c->has_private_key = true;
+		return parse_key(p, key, val, c->private_key);
+	}
+	if (!strcasecmp(key, "ListenPort")) {
+		if (parse_u32(val, 65535, &v))
+			return perr(p, "invalid ListenPort '%s'", val);
+		c->has_listen_port = true;
+		c->listen_port = (uint16_t)v;
+		return 0;
+	}
+	if (!strcasecmp(key, "FwMark")) {
+		if (!strcasecmp(val, "off")) {
+			c->fwmark = 0;
+			return 0;
+		}
+		if (parse_u32(val, UINT32_MAX, &v))
+			return perr(p, "invalid FwMark '%s'", val);
+		c->fwmark = (uint32_t)v;
+		return 0;
+	}
+	if (!strcasecmp(key, "MTU")) {
+		if (parse_u32(val, 65535, &v) || v < 576)
+			return perr(p, "invalid MTU '%s' (576..65535)", val);
+		c->mtu = (unsigned)v;
+		return 0;
+	}
+	if (!strcasecmp(key, "Address"))
+		return add_prefixes(p, val, &c->addrs, &c->n_addrs);
+	if (!strcasecmp(key, "DNS")) {
+		pwarn(p, "DNS is not applied by spokewire; ignored");
+		return for_each_item(p, val, add_dns_item, &c->dns);
+	}
+	if (!strcasecmp(key, "Mode")) {
+		if (!strcasecmp(val, "tun"))
+			c->mode = CONF_MODE_TUN;
+		else if (!strcasecmp(val, "userspace"))
+			c->mode = CONF_MODE_USERSPACE;
+		else
+			return perr(p, "invalid Mode '%s' (tun or userspace)",
+				    val);
+		return 0;
+	}
+	if (!strcasecmp(key, "Table")) {
+		if (strlen(val) >= sizeof(c->table))
+			return perr(p, "invalid Table '%s'", val);
+		strcpy(c->table, val);
+		return 0;
+	}
+	if (!strcasecmp(key, "PreUp"))
+		return add_string(&c->pre_up, val);
+	if (!strcasecmp(key, "PostUp"))
+		return add_string(&c->post_up, val);
+	if (!strcasecmp(key, "PreDown"))
+		return add_string(&c->pre_down, val);
+	if (!strcasecmp(key, "PostDown"))
+		return add_string(&c->post_down, val);
+	if (!strcasecmp(key, "SaveConfig")) {
+		if (!strcasecmp(val, "true"))
+			c->save_config = true;
+		else if (strcasecmp(val, "false"))
+			return perr(p, "invalid SaveConfig '%s'", val);
+		if (c->save_config)
+			pwarn(p, "SaveConfig is not supported; ignored");
+		return 0;
+	}
+	return perr(p, "unknown key '%s' in [Interface]", key);
+}
+
+static int peer_key(struct parser *p, const char *key, char *val)
+{
+	struct conf_peer *peer = &p->c->peers[p->c->n_peers - 1];
+	uint64_t v;
+
+	if (!strcasecmp(key, "PublicKey"))
+		return parse_key(p, key, val, peer->public_key);
+	if (!strcasecmp(key, "PresharedKey")) {
+		peer->has_psk = true;
+		return parse_key(p, key, val, peer->psk);
+	}
+	if (!strcasecmp(key, "Endpoint")) {
+		if (parse_hostport(val, false, &peer->endpoint, p->line))
+			return perr(p, "invalid Endpoint '%s' (HOST:PORT)", val);
+		peer->has_endpoint = true;
+		return 0;
+	}
+	if (!strcasecmp(key, "AllowedIPs"))
+		return add_prefixes(p, val, &peer->allowed, &peer->n_allowed);
+	if (!strcasecmp(key, "PersistentKeepalive")) {
+		if (!strcasecmp(val, "off")) {
+			peer->keepalive = 0;
+			return 0;
+		}
+		if (parse_u32(val, 65535, &v))
+			return perr(p, "invalid PersistentKeepalive '%s'", val);
+		peer->keepalive = (uint16_t)v;
+		return 0;
+	}
+	return perr(p, "unknown key '%s' in [Peer]", key);
+}
+
+static int forward_key(struct parser *p, const char *key, char *val)
+{
+	struct conf_forward *f = &p->c->forwards[p->c->n_forwards - 1];
+
+	if (!strcasecmp(key, "Listen")) {
+		if (parse_hostport(val, true, &f->listen, p->line))
+			return perr(p, "invalid Listen '%s' ([ADDR:]PORT)", val);
+		if (f->listen.host[0] && !f->listen.resolved)
+			return perr(p, "Listen needs a numeric address");
+		return 0;
+	}
+	if (!strcasecmp(key, "Target")) {
+		if (parse_hostport(val, false, &f->target, p->line) ||
+		    !f->target.resolved)
+			return perr(p, "invalid Target '%s' (overlay ADDR:PORT)",
+				    val);
+		return 0;
+	}
+	if (!strcasecmp(key, "Protocol")) {
+		if (!strcasecmp(val, "tcp"))
+			f->proto = CONF_PROTO_TCP;
+		else if (!strcasecmp(val, "udp"))
+			f->proto = CONF_PROTO_UDP;
+		else
+			return perr(p, "invalid Protocol '%s' (tcp or udp)",
+				    val);
+		return 0;
+	}
+	return perr(p, "unknown key '%s' in [Forward]", key);
+}
+
+static int expose_key(struct parser *p, const char *key, char *val)
+{
+	struct conf_expose *e = &p->c->exposes[p->c->n_exposes - 1];
+
+	if (!strcasecmp(key, "Listen")) {
+		if (parse_hostport(val, true, &e->listen, p->line) ||
+		    (e->listen.host[0] && !e->listen.resolved))
+			return perr(p, "invalid Listen '%s' (PORT or ADDR:PORT)",
+				    val);
+		return 0;
+	}
+	if (!strcasecmp(key, "Target")) {
+		if (parse_hostport(val, false, &e->target, p->line))
+			return perr(p, "invalid Target '%s' (HOST:PORT)", val);
+		return 0;
+	}
+	return perr(p, "unknown key '%s' in [Expose]", key);
+}
+
+static int proxy_key(struct parser *p, const char *key, char *val)
+{
+	struct conf *c = p->c;
+	struct conf_hostport *hp;
+
+	if (!strcasecmp(key, "Socks5")) {
+		hp = &c->socks5;
+		c->has_socks5 = true;
+	} else if (!strcasecmp(key, "Http")) {
+		hp = &c->http;
+		c->has_http = true;
+	} else {
+		return perr(p, "unknown key '%s' in [Proxy]", key);
+	}
+	if (parse_hostport(val, true, hp, p->line) ||
+	    (hp->host[0] && !hp->resolved))
+		return perr(p, "invalid %s '%s' ([ADDR:]PORT)", key, val);
+	return 0;
+}
+
+static int egress_key(struct parser *p, const char *key, char *val)
+{
+	struct conf *c = p->c;
+
+	if (!strcasecmp(key, "Allow"))
+		return add_prefixes(p, val, &c->allow, &c->n_allow);
+	if (!strcasecmp(key, "Deny"))
+		return add_prefixes(p, val, &c->deny, &c->n_deny);
+	return perr(p, "unknown key '%s' in [Egress]", key);
+}
+
+/* Checks a finished section (called at the next header and at the end). */
+static int end_section(struct parser *p)
+{
+	struct conf *c = p->c;
+
+	switch (p->sec) {
+	case SEC_PEER:
+		if (crypto_is_zero(c->peers[c->n_peers - 1].public_key, KEY_LEN))
+			return perr(p, "[Peer] from line %d has no PublicKey",
+				    c->peers[c->n_peers - 1].line);
+		break;
+	case SEC_FORWARD: {
+		struct conf_forward *f = &c->forwards[c->n_forwards - 1];
+
+		if (!f->listen.port || !f->target.port)
+			return perr(p, "[Forward] from line %d needs Listen and Target",
+				    f->line);
+		break;
+	}
+	case SEC_EXPOSE: {
+		struct conf_expose *e = &c->exposes[c->n_exposes - 1];
+
+		if (!e->listen.port || !e->target.port)
+			return perr(p, "[Expose] from line %d needs Listen and Target",
+				    e->line);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int section_header(struct parser *p, const char *name)
+{
+	struct conf *c = p->c;
+	int ret = end_section(p);
+
+	if (ret)
+		return ret;
+	if (!strcasecmp(name, "Interface")) {
+		p->sec = SEC_INTERFACE;
+	} else if (!strcasecmp(name, "Peer")) {
+		struct conf_peer *peer = push((void **)&c->peers, &c->n_peers,
+					      sizeof(*peer));
+
+		if (!peer)
+			return -ENOMEM;
+		peer->line = p->line;
+		p->sec = SEC_PEER;
+	} else if (!strcasecmp(name, "Forward")) {
+		struct conf_forward *f = push((void **)&c->forwards,
+					      &c->n_forwards, sizeof(*f));
+
+		if (!f)
+			return -ENOMEM;
+		f->line = p->line;
+		p->sec = SEC_FORWARD;
+	} else if (!strcasecmp(name, "Expose")) {
+		struct conf_expose *e = push((void **)&c->exposes,
+					     &c->n_exposes, sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		e->line = p->line;
+		p->sec = SEC_EXPOSE;
+	} else if (!strcasecmp(name, "Proxy")) {
+		p->sec = SEC_PROXY;
+	} else if (!strcasecmp(name, "Egress")) {
+		c->has_egress = true;
+		p->sec = SEC_EGRESS;
+	} else {
+		return perr(p, "unknown section [%s]", name);
+	}
+	return 0;
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+	char *hash, *eq, *key, *val;
+
+	hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	line = trim(line);
+	if (!*line)
+		return 0;
+	if (line[0] == '[') {
+		size_t n = strlen(line);
+
+		if (line[n - 1] != ']')
+			return perr(p, "malformed section header '%s'", line);
+		line[n - 1] = '\0';
+		return section_header(p, trim(line + 1));
+	}
+	eq = strchr(line, '=');
+	if (!eq)
+		return perr(p, "expected KEY = VALUE, got '%s'", line);
+	*eq = '\0';
+	key = trim(line);
+	val = trim(eq + 1);
+	if (!*key)
+		return perr(p, "missing key before '='");
+	switch (p->sec) {
+	case SEC_NONE:
+		return perr(p, "'%s' outside of a section", key);
+	case SEC_INTERFACE:
+		return interface_key(p, key, val);
+	case SEC_PEER:
+		return peer_key(p, key, val);
+	case SEC_FORWARD:
+		return forward_key(p, key, val);
+	case SEC_EXPOSE:
+		return expose_key(p, key, val);
+	case SEC_PROXY:
+		return proxy_key(p, key, val);
+	case SEC_EGRESS:
+		return egress_key(p, key, val);
+	}
+	return -EINVAL;
+}
+
+static bool has_key_equal(const uint8_t *a, const uint8_t *b)
+{
+	return crypto_equal(a, b, KEY_LEN);
+}
+
+/* Whole-file checks after the last line. */
+static int validate(struct parser *p)
+{
+	struct conf *c = p->c;
+	size_t i, j;
+
+	p->line = 0;
+	if (!c->has_private_key)
+		return perr(p, "[Interface] has no PrivateKey");
+	for (i = 0; i < c->n_peers; ++i)
+		for (j = 0; j < i; ++j)
+			if (has_key_equal(c->peers[i].public_key,
+					  c->peers[j].public_key)) {
+				p->line = c->peers[i].line;
+				return perr(p, "peer repeats the PublicKey of line %d",
+					    c->peers[j].line);
+			}
+	if (c->mode == CONF_MODE_TUN) {
+		if (c->n_forwards) {
+			p->line = c->forwards[0].line;
+			return perr(p, "[Forward] needs Mode = userspace");
+		}
+		if (c->has_socks5 || c->has_http) {
+			p->line = c->has_socks5 ? c->socks5.line : c->http.line;
+			return perr(p, "[Proxy] needs Mode = userspace");
+		}
+	} else {
+		if (c->fwmark)
+			return perr(p, "FwMark needs Mode = tun (it takes CAP_NET_ADMIN)");
+		if (c->pre_up.n || c->post_up.n || c->pre_down.n ||
+		    c->post_down.n || c->table[0])
+			pwarn(p, "Table and Pre/PostUp/Down hooks apply to Mode = tun only; ignored");
+	}
+	if (c->has_egress && !c->n_allow) {
+		p->line = 0;
+		return perr(p, "[Egress] needs at least one Allow");
+	}
+	return 0;
+}
+
+int conf_parse(struct conf *c, const char *file, const char *text, size_t len,
+	       char *err, void (*warn)(void *ctx, const char *msg),
+	       void *warn_ctx)
+{
+	struct parser p = {
+		.c = c, .file = file, .err = err, .warn = warn,
+		.warn_ctx = warn_ctx,
+	};
+	char line[LINE_MAX_LEN + 1];
+	size_t pos = 0;
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+
+		p.line++;
+		if (n > LINE_MAX_LEN) {
+			ret = perr(&p, "line too long");
+			goto out;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		if (strlen(line) != n) {
+			ret = perr(&p, "NUL byte in line");
+			goto out;
+		}
+		pos += n + 1;
+		ret = parse_line(&p, line);
+		if (ret)
+			goto out;
+	}
+	ret = end_section(&p);
+	if (!ret)
+		ret = validate(&p);
+out:
+	memzero(line, sizeof(line));
+	if (ret == -ENOMEM)
+		snprintf(err, CONF_ERR_MAX, "%s: out of memory", file);
+	if (ret)
+		conf_free(c);
+	return ret;
+}
+
+int conf_ifname(const char *path, char out[IFNAMSIZ])
+{
+	const char *base = strrchr(path, '/');
+	size_t n, i;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	if (n <= 5 || strcmp(base + n - 5, ".conf"))
+		return -EINVAL;
+	n -= 5;
+	if (n >= IFNAMSIZ)
+		return -EINVAL;
+	for (i = 0; i < n; ++i)
+		if (!isalnum((unsigned char)base[i]) &&
+		    !strchr("_=+.-", base[i]))
+			return -EINVAL;
+	memcpy(out, base, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int conf_load(struct conf *c, const char *path, char *err,
+	      void (*warn)(void *ctx, const char *msg), void *warn_ctx)
+{
+	char name[IFNAMSIZ], msg[CONF_ERR_MAX];
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, ret;
+
+	memset(c, 0, sizeof(*c));
+	if (conf_ifname(path, name)) {
+		snprintf(err, CONF_ERR_MAX,
+			 "%s: the file name must be INTERFACE.conf with a valid interface name (at most %d characters)",
+			 path, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		snprintf(err, CONF_ERR_MAX, "%s: %s", path, strerror(-ret));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (st.st_size > CONF_MAX_BYTES) {
+		close(fd);
+		snprintf(err, CONF_ERR_MAX, "%s: file too large", path);
+		return -EFBIG;
+	}
+	if ((st.st_mode & 0077) && warn) {
+		snprintf(msg, sizeof(msg),
+			 "%s: warning: the file is readable by others (it holds a private key)",
+			 path);
+		warn(warn_ctx, msg);
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	ret = conf_parse(c, path, buf, len, err, warn, warn_ctx);
+	memzero(buf, len);
+	free(buf);
+	if (!ret)
+		memcpy(c->ifname, name, sizeof(name));
+	return ret;
+}
+
+static int resolve_one(struct conf_hostport *hp, const char *file, char *err,
+		       bool prefer_v4)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res, *ai;
+	char port[8];
+	int ret;
+
+	if (hp->resolved || !hp->host[0])
+		return 0;
+	snprintf(port, sizeof(port), "%u", hp->port);
+	ret = getaddrinfo(hp->host, port, &hints, &res);
+	if (ret) {
+		snprintf(err, CONF_ERR_MAX, "%s:%d: cannot resolve '%s': %s",
+			 file, hp->line, hp->host, gai_strerror(ret));
+		return -EINVAL;
+	}
+	/* wg(8) prefers IPv4 results; so do we. */
+	for (ai = res; ai; ai = ai->ai_next)
+		if (!prefer_v4 || ai->ai_family == AF_INET)
+			break;
+	if (!ai)
+		ai = res;
+	memcpy(&hp->addr, ai->ai_addr,
+	       ai->ai_addrlen < sizeof(hp->addr) ? ai->ai_addrlen
+						 : sizeof(hp->addr));
+	hp->resolved = true;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int conf_resolve(struct conf *c, const char *file, char *err)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < c->n_peers; ++i) {
+		if (!c->peers[i].has_endpoint)
+			continue;
+		ret = resolve_one(&c->peers[i].endpoint, file, err, true);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < c->n_exposes; ++i) {
+		ret = resolve_one(&c->exposes[i].target, file, err, true);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void free_strings(struct conf_strings *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; ++i)
+		free(s->v[i]);
+	free(s->v);
+}
+
+void conf_free(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_peers; ++i)
+		free(c->peers[i].allowed);
+	if (c->peers)
+		memzero(c->peers, c->n_peers * sizeof(*c->peers));
+	free(c->peers);
+	free(c->addrs);
+	free(c->forwards);
+	free(c->exposes);
+	free(c->allow);
+	free(c->deny);
+	free_strings(&c->dns);
+	free_strings(&c->pre_up);
+	free_strings(&c->post_up);
+	free_strings(&c->pre_down);
+	free_strings(&c->post_down);
+	memzero(c, sizeof(*c));
+}
+
+bool conf_prefix_match(const struct conf_prefix *p, size_t n, int family,
+		       const void *ip)
+{
+	const uint8_t *a = ip;
+	size_t i;
+
+	for (i = 0; i < n; ++i, ++p) {
+		unsigned bits = p->cidr, full = bits / 8, rem = bits % 8;
+
+		if (p->family != family)
+			continue;
+		if (memcmp(p->ip, a, full))
+			continue;
+		if (rem && ((p->ip[full] ^ a[full]) & (0xff << (8 - rem))))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+const char *conf_prefix_str(const struct conf_prefix *p, char *buf,
+			    size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family, p->ip, ip, sizeof(ip));
+	snprintf(buf, len, "%s/%u", ip, p->cidr);
+	return buf;
+}

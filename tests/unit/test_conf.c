@@ -1,0 +1,208 @@
+/* Config file parser: wg-quick files, spokewire's sections, file:line
+ * errors, interface names from file names, egress prefix matching. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "crypto/crypto.h"
+
+#define KEY_A "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+#define KEY_B "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+#define KEY_C "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
+
+static char err[CONF_ERR_MAX];
+static int nwarn;
+
+static void on_warn(void *ctx, const char *msg)
+{
+	nwarn++;
+}
+
+static int parse(struct conf *c, const char *text)
+{
+	return conf_parse(c, "t.conf", text, strlen(text), err, on_warn, NULL);
+}
+
+static void test_full(void)
+{
+	static const char text[] =
+		"# comment\n"
+		"[Interface]\n"
+		"PrivateKey = " KEY_A "\n"
+		"Address = 10.50.3.10/32, fd50::3:10/128\n"
+		"ListenPort = 51820\n"
+		"Mode = userspace   # inline comment\n"
+		"MTU = 1380\n"
+		"DNS = 1.1.1.1\n"
+		"\n"
+		"[Peer]\n"
+		"PublicKey = " KEY_B "\n"
+		"PresharedKey = " KEY_C "\n"
+		"Endpoint = hub.example.net:51820\n"
+		"AllowedIPs = 10.50.0.0/16, fd50::/64\n"
+		"AllowedIPs = 172.31.0.0/16\n"
+		"PersistentKeepalive = 25\n"
+		"[Forward]\n"
+		"Listen = 127.0.0.1:15432\n"
+		"Target = 10.50.0.1:5432\n"
+		"[Forward]\n"
+		"Listen = 5353\n"
+		"Target = [fd50::1]:53\n"
+		"Protocol = udp\n"
+		"[Expose]\n"
+		"Listen = 5432\n"
+		"Target = db.internal:5432\n"
+		"[Proxy]\n"
+		"Socks5 = 127.0.0.1:1080\n"
+		"Http = [::1]:3128\n"
+		"[Egress]\n"
+		"Allow = 0.0.0.0/0, ::/0\n"
+		"Deny = 169.254.0.0/16\n";
+	struct conf c;
+	uint8_t ip[4] = { 169, 254, 1, 2 }, ip2[4] = { 8, 8, 8, 8 };
+
+	nwarn = 0;
+	REQUIRE(parse(&c, text) == 0);
+	CHECK(nwarn == 1); /* DNS */
+	CHECK(c.mode == CONF_MODE_USERSPACE);
+	CHECK(c.has_listen_port && c.listen_port == 51820);
+	CHECK(c.mtu == 1380);
+	CHECK(c.n_addrs == 2 && c.addrs[1].family == AF_INET6 &&
+	      c.addrs[1].cidr == 128);
+	REQUIRE(c.n_peers == 1);
+	CHECK(c.peers[0].has_psk);
+	CHECK(c.peers[0].n_allowed == 3);
+	CHECK(c.peers[0].keepalive == 25);
+	CHECK(c.peers[0].has_endpoint && !c.peers[0].endpoint.resolved);
+	CHECK(!strcmp(c.peers[0].endpoint.host, "hub.example.net"));
+	REQUIRE(c.n_forwards == 2);
+	CHECK(c.forwards[0].proto == CONF_PROTO_TCP);
+	CHECK(c.forwards[0].listen.addr.in4.sin_port == htons(15432));
+	CHECK(c.forwards[1].proto == CONF_PROTO_UDP);
+	CHECK(c.forwards[1].listen.host[0] == '\0');
+	CHECK(c.forwards[1].target.addr.sa.sa_family == AF_INET6);
+	REQUIRE(c.n_exposes == 1);
+	CHECK(c.exposes[0].listen.port == 5432);
+	CHECK(!c.exposes[0].target.resolved);
+	CHECK(c.has_socks5 && c.has_http);
+	CHECK(c.http.addr.sa.sa_family == AF_INET6);
+	CHECK(c.has_egress && c.n_allow == 2 && c.n_deny == 1);
+	CHECK(conf_prefix_match(c.deny, c.n_deny, AF_INET, ip));
+	CHECK(!conf_prefix_match(c.deny, c.n_deny, AF_INET, ip2));
+	CHECK(conf_prefix_match(c.allow, c.n_allow, AF_INET, ip2));
+	conf_free(&c);
+}
+
+struct bad_case {
+	const char *text;
+	int line;
+	const char *what;
+};
+
+static void test_errors(void)
+{
+	static const struct bad_case cases[] = {
+		{ "PrivateKey = " KEY_A "\n", 1, "outside of a section" },
+		{ "[Interface]\nPrivateKey = nope\n", 2, "base64" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nListenPort = 70000\n", 3,
+		  "ListenPort" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nAddress = 10.0.0.1/33\n", 3,
+		  "10.0.0.1/33" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nBogus = 1\n", 3,
+		  "unknown key 'Bogus'" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\n[Peer]\nEndpoint = x\n", 4,
+		  "Endpoint" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\n[Peer]\nAllowedIPs = 1.2.3.4\n", 4,
+		  "no PublicKey" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\n[Nope]\n", 3,
+		  "unknown section" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = tap\n", 3, "Mode" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\n[Forward]\nListen = 1\nTarget = 10.0.0.1:1\n",
+		  3, "userspace" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\n[Forward]\nListen = 1\nTarget = host:1\n",
+		  6, "Target" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\n[Forward]\nListen = 1\n",
+		  5, "needs Listen and Target" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\n[Forward]\nListen = 1\nTarget = 10.0.0.1:1\nProtocol = sctp\n",
+		  7, "Protocol" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\n[Peer]\nPublicKey = " KEY_B
+		  "\n[Peer]\nPublicKey = " KEY_B "\n", 5, "repeats" },
+		{ "[Interface]\nListenPort = 1\n", 0, "no PrivateKey" },
+		{ "[Interface\n", 1, "malformed" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\nFwMark = 1\n", 0,
+		  "FwMark" },
+	};
+	struct conf c;
+	char want[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+		int ret = parse(&c, cases[i].text);
+
+		snprintf(want, sizeof(want), "t.conf:%d: ", cases[i].line);
+		if (ret != -EINVAL || strncmp(err, want, strlen(want)) ||
+		    !strstr(err, cases[i].what)) {
+			fprintf(stderr, "  case %zu: ret %d err '%s'\n", i, ret,
+				err);
+			unit_fail("error names file:line and the problem",
+				  __FILE__, __LINE__);
+		}
+	}
+}
+
+static void test_ifname(void)
+{
+	char name[IFNAMSIZ];
+
+	CHECK(conf_ifname("/etc/wireguard/wg0.conf", name) == 0);
+	CHECK(!strcmp(name, "wg0"));
+	CHECK(conf_ifname("spoke-a.conf", name) == 0);
+	CHECK(conf_ifname("/x/.conf", name) == -EINVAL);
+	CHECK(conf_ifname("/x/wg0.cfg", name) == -EINVAL);
+	CHECK(conf_ifname("/x/abcdefghijklmnop.conf", name) == -EINVAL);
+	CHECK(conf_ifname("/x/a b.conf", name) == -EINVAL);
+}
+
+static void test_wgquick_compat(void)
+{
+	/* A wg-quick file with hooks and case-insensitive keys. */
+	static const char text[] =
+		"[interface]\n"
+		"privatekey=" KEY_A "\n"
+		"Address = 10.0.0.1/24\n"
+		"Address = fd00::1/64\n"
+		"Table = off\n"
+		"PostUp = iptables -A FORWARD -i %i -j ACCEPT\n"
+		"PostDown = iptables -D FORWARD -i %i -j ACCEPT\n"
+		"FwMark = 0x1234\n"
+		"SaveConfig = false\n"
+		"[peer]\n"
+		"publickey=" KEY_B "\n"
+		"endpoint=[fd00::2]:51820\n"
+		"persistentkeepalive = off\n";
+	struct conf c;
+
+	REQUIRE(parse(&c, text) == 0);
+	CHECK(c.mode == CONF_MODE_TUN);
+	CHECK(c.n_addrs == 2);
+	CHECK(!strcmp(c.table, "off"));
+	CHECK(c.post_up.n == 1 && c.post_down.n == 1);
+	CHECK(c.fwmark == 0x1234);
+	CHECK(c.peers[0].endpoint.resolved &&
+	      c.peers[0].endpoint.addr.sa.sa_family == AF_INET6);
+	CHECK(c.peers[0].n_allowed == 0);
+	conf_free(&c);
+}
+
+int main(void)
+{
+	crypto_init();
+	RUN(test_full);
+	RUN(test_errors);
+	RUN(test_ifname);
+	RUN(test_wgquick_compat);
+	return unit_done();
+}
