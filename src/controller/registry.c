@@ -366,7 +366,8 @@ int registry_user_list(struct controller *ctl, json_t **out)
 	for (i = 0; i < r->nrows; ++i)
 		json_array_append_new(list, json_string(store_cell(r, i, 0)));
 	store_result_free(r);
-	*out = json_pack("{s:o}", "users", list);
+	/* The contract: GET /users answers the list of client ids. */
+	*out = list;
 	return *out ? 0 : -ENOMEM;
 }
 

@@ -354,7 +354,7 @@ def suite(a):
         check(f"user body {name} 400", is_json_error(r, 400), r)
     r = call(base, "GET", "/users", key=ak)
     check("user lists users", r.status == 200 and
-          r.json["users"] == ["alice", "bob"], r)
+          r.json == ["alice", "bob"], r)
     r = call(base, "GET", "/users/alice", key=ak)
     check("user gets self", r.status == 200 and
           r.json["client_id"] == "alice" and r.json["devices"] == [], r)
@@ -463,7 +463,7 @@ def suite(a):
     r = call(base, "GET", "/users", key=ak)
     check("deleted user's key 401", is_json_error(r, 401), r)
     r = call(base, "GET", "/users", key=bk)
-    check("remaining users", r.status == 200 and r.json["users"] == ["bob"],
+    check("remaining users", r.status == 200 and r.json == ["bob"],
           r)
     r = call(base, "DELETE", f"/tokens/{hub_tok_id}", key=master)
     check("token delete", r.status == 200, r)
