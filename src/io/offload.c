@@ -134,6 +134,29 @@ static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)
 	return 1;
 }
 
+/* One segment of a super-packet: its headers, payload bytes [off, off +
+ * chunk), and the IP header fixed for the new length (and IPv4 id). The
+ * transport header is the caller's to finish. NULL when the sink is full. */
+static uint8_t *new_segment(const uint8_t *pkt, unsigned hdrlen, size_t off,
+			    size_t chunk, bool v4, uint16_t id,
+			    const struct offload_sink *sink)
+{
+	uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
+
+	if (!seg)
+		return NULL;
+	memcpy(seg, pkt, hdrlen);
+	memcpy(seg + hdrlen, pkt + hdrlen + off, chunk);
+	if (v4) {
+		put16(seg + 2, (uint16_t)(hdrlen + chunk));
+		put16(seg + 4, id);
+		ipv4_fix_csum(seg);
+	} else {
+		put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
+	}
+	return seg;
+}
+
 /* A UDP GSO packet: datagrams of gso_size payload, the last shorter. */
 static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 		     const struct offload_sink *sink)
@@ -157,21 +180,13 @@ static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 		id0 = get16(pkt + 4);
 	for (off = 0; off < payload; off += mss) {
 		size_t chunk = payload - off < mss ? payload - off : mss;
-		uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
+		uint8_t *seg = new_segment(pkt, hdrlen, off, chunk, v4,
+					   (uint16_t)(id0 + n), sink);
 		uint8_t *udp;
 		uint16_t c;
 
 		if (!seg)
 			break;
-		memcpy(seg, pkt, hdrlen);
-		memcpy(seg + hdrlen, pkt + hdrlen + off, chunk);
-		if (v4) {
-			put16(seg + 2, (uint16_t)(hdrlen + chunk));
-			put16(seg + 4, (uint16_t)(id0 + n));
-			ipv4_fix_csum(seg);
-		} else {
-			put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
-		}
 		udp = seg + l4;
 		put16(udp + 4, (uint16_t)(UDP_HDR + chunk));
 		udp[6] = udp[7] = 0;
@@ -240,20 +255,12 @@ int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 	for (off = 0; off < payload || (!payload && !n); off += mss) {
 		size_t chunk = payload - off < mss ? payload - off : mss;
 		bool last = off + chunk >= payload;
-		uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
+		uint8_t *seg = new_segment(pkt, hdrlen, off, chunk, v4,
+					   (uint16_t)(id0 + n), sink);
 		uint8_t *tcp;
 
 		if (!seg)
 			break;
-		memcpy(seg, pkt, hdrlen);
-		memcpy(seg + hdrlen, pkt + hdrlen + off, chunk);
-		if (v4) {
-			put16(seg + 2, (uint16_t)(hdrlen + chunk));
-			put16(seg + 4, (uint16_t)(id0 + n));
-			ipv4_fix_csum(seg);
-		} else {
-			put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
-		}
 		tcp = seg + l4;
 		put32(tcp + 4, seq0 + (uint32_t)off);
 		tcp[13] = flags;

@@ -112,6 +112,17 @@ static void message_ephemeral(uint8_t dst[NOISE_PUBLIC_KEY_LEN],
 	kdf(chaining_key, NULL, NULL, chaining_key, src, NOISE_PUBLIC_KEY_LEN);
 }
 
+/* The "e" token of a message we write: a fresh ephemeral, mixed in. */
+static bool __must_check send_ephemeral(uint8_t dst[NOISE_PUBLIC_KEY_LEN],
+					struct noise_handshake *hs)
+{
+	generate_ephemeral(hs->ephemeral_private);
+	if (!curve25519_public(dst, hs->ephemeral_private))
+		return false;
+	message_ephemeral(dst, dst, hs->chaining_key, hs->hash);
+	return true;
+}
+
 void noise_tai64n_now(uint8_t out[NOISE_TIMESTAMP_LEN], uint64_t real_ns)
 {
 	uint64_t sec = real_ns / NS_PER_SEC;
@@ -212,13 +223,8 @@ bool noise_handshake_create_initiation(struct message_handshake_initiation *dst,
 	handshake_init(hs->chaining_key, hs->hash, hs->remote_static);
 
 	/* e */
-	generate_ephemeral(hs->ephemeral_private);
-	if (!curve25519_public(dst->unencrypted_ephemeral,
-			       hs->ephemeral_private))
+	if (!send_ephemeral(dst->unencrypted_ephemeral, hs))
 		goto out;
-	message_ephemeral(dst->unencrypted_ephemeral,
-			  dst->unencrypted_ephemeral, hs->chaining_key,
-			  hs->hash);
 
 	/* es */
 	if (!noise_mix_dh(hs->chaining_key, key, hs->ephemeral_private,
@@ -334,13 +340,8 @@ bool noise_handshake_create_response(struct message_handshake_response *dst,
 	dst->receiver_index = htole32(hs->remote_index);
 
 	/* e */
-	generate_ephemeral(hs->ephemeral_private);
-	if (!curve25519_public(dst->unencrypted_ephemeral,
-			       hs->ephemeral_private))
+	if (!send_ephemeral(dst->unencrypted_ephemeral, hs))
 		goto out;
-	message_ephemeral(dst->unencrypted_ephemeral,
-			  dst->unencrypted_ephemeral, hs->chaining_key,
-			  hs->hash);
 
 	/* ee */
 	if (!noise_mix_dh(hs->chaining_key, NULL, hs->ephemeral_private,
