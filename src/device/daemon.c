@@ -52,7 +52,7 @@ static void on_tick(struct loop *loop, void *arg)
 
 	update_clock(d);
 	wg_tick(d->wg);
-	if (++d->ticks % (1000 / TICK_MS))
+	if (++d->ticks % (1000 / TICK_MS) || d->inner)
 		return;
 	/* Once a second: follow MTU changes; stop when the link is gone. */
 	mtu = tun_get_mtu(d->ifname);
@@ -97,7 +97,8 @@ static const struct uapi_handler uapi_handler_template = {
 	.set = daemon_uapi_set,
 };
 
-int daemon_setup(struct daemon *d, const char *ifname)
+static int setup(struct daemon *d, const char *ifname,
+		 const struct daemon_inner *inner, void *ctx)
 {
 	struct uapi_handler h = uapi_handler_template;
 	unsigned offload;
@@ -106,18 +107,26 @@ int daemon_setup(struct daemon *d, const char *ifname)
 	memset(d, 0, sizeof(*d));
 	d->tun_fd = d->signal_fd = -1;
 	d->udp.fd4 = d->udp.fd6 = -1;
+	d->inner = inner;
+	d->inner_ctx = ctx;
 	pktpool_init(&d->pool, POOL_MAX_BUFFERS);
 
 	ret = datapath_init(d);
 	if (ret < 0)
 		return ret;
-	ret = tun_open(ifname, d->ifname, &offload);
-	if (ret < 0)
-		return ret;
-	d->tun_offload = offload & TUN_OFFLOAD_TSO;
-	d->tun_uso = offload & TUN_OFFLOAD_USO;
-	d->tun_fd = ret;
-	tun_set_mtu(d->ifname, DEFAULT_MTU);
+	if (inner) {
+		if (strlen(ifname) >= sizeof(d->ifname))
+			return -EINVAL;
+		strcpy(d->ifname, ifname);
+	} else {
+		ret = tun_open(ifname, d->ifname, &offload);
+		if (ret < 0)
+			return ret;
+		d->tun_offload = offload & TUN_OFFLOAD_TSO;
+		d->tun_uso = offload & TUN_OFFLOAD_USO;
+		d->tun_fd = ret;
+		tun_set_mtu(d->ifname, DEFAULT_MTU);
+	}
 
 	d->wg = wg_device_new(&daemon_wg_ops, d, &d->pool);
 	if (!d->wg)
@@ -139,6 +148,17 @@ int daemon_setup(struct daemon *d, const char *ifname)
 	return 0;
 }
 
+int daemon_setup(struct daemon *d, const char *ifname)
+{
+	return setup(d, ifname, NULL, NULL);
+}
+
+int daemon_setup_inner(struct daemon *d, const char *ifname,
+		       const struct daemon_inner *inner, void *ctx)
+{
+	return setup(d, ifname, inner, ctx);
+}
+
 int daemon_run(struct daemon *d)
 {
 	sigset_t mask;
@@ -156,7 +176,8 @@ int daemon_run(struct daemon *d)
 	ret = datapath_start_workers(d);
 	if (ret < 0)
 		return ret;
-	loop_add(d->loop, d->tun_fd, LOOP_READ, datapath_on_tun, d);
+	if (d->tun_fd >= 0)
+		loop_add(d->loop, d->tun_fd, LOOP_READ, datapath_on_tun, d);
 	loop_set_tick(d->loop, TICK_MS, on_tick, d);
 	loop_set_idle(d->loop, on_idle, d);
 	ret = loop_run(d->loop);
