@@ -1,0 +1,235 @@
+/* `spokewire up [-f] CONF`: brings an interface up from a config file, in
+ * TUN mode (device, addresses, routes, nftables) or userspace mode (no TUN,
+ * no privileges: the netstack and relays). Daemonises unless -f: the child
+ * does the setup and reports success or the error to the waiting parent
+ * through a pipe, so `up` fails with the real message and the UAPI
+ * socket's peer credentials name the daemon (see down.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "conf/conf.h"
+#include "device/daemon.h"
+#include "node/node.h"
+
+static void up_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s up [-f/--foreground] CONFIG-FILE\n"
+		"\n"
+		"Brings up the interface named by CONFIG-FILE (wg0.conf -> wg0):\n"
+		"Mode = tun (default) creates a TUN device like wg-quick; Mode =\n"
+		"userspace runs without TUN, root or capabilities, relaying [Forward],\n"
+		"[Expose], [Proxy] and [Egress] through an embedded TCP/IP stack.\n"
+		"Runs in the background unless -f is given; `%s down CONFIG-FILE`\n"
+		"stops it. LOG_LEVEL=verbose logs to stderr.\n",
+		prog_name, prog_name);
+}
+
+static void on_warn(void *ctx, const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
+/* 10,000 relayed connections take 20,000+ descriptors. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The child's end of the report pipe: "" for success, else the error. */
+static void report(int fd, const char *msg)
+{
+	size_t len = strlen(msg);
+
+	if (fd < 0) {
+		if (len)
+			fprintf(stderr, "%s: %s\n", prog_name, msg);
+		return;
+	}
+	if (write(fd, msg, len) < 0) {
+		/* The parent is gone; nothing to tell. */
+	}
+	close(fd);
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	if (!getenv("LOG_LEVEL")) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* Parent: waits for the child's report. */
+static int wait_report(int fd)
+{
+	char msg[CONF_ERR_MAX + 64];
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(msg) - 1) {
+		n = read(fd, msg + len, sizeof(msg) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	msg[len] = '\0';
+	close(fd);
+	if (len) {
+		fprintf(stderr, "%s: %s\n", prog_name, msg);
+		return 1;
+	}
+	return 0;
+}
+
+static int run_userspace(const struct conf *c, int verbose, int rfd)
+{
+	char err[CONF_ERR_MAX] = "";
+	struct node n;
+	int ret;
+
+	ret = node_setup(&n, c, verbose, err);
+	if (ret < 0) {
+		if (!err[0])
+			snprintf(err, sizeof(err), "%s: %s", c->ifname,
+				 strerror(-ret));
+		report(rfd, err);
+		node_teardown(&n);
+		return 1;
+	}
+	report(rfd, "");
+	if (rfd >= 0)
+		detach_stdio();
+	daemon_log(&n.d, "userspace mode up, listening on port %u",
+		   n.d.udp.port);
+	ret = node_run(&n);
+	node_teardown(&n);
+	return ret < 0 ? 1 : 0;
+}
+
+static int run_tun(const struct conf *c, int verbose, int rfd)
+{
+	char err[CONF_ERR_MAX] = "";
+	struct daemon d;
+	int ret;
+
+	ret = daemon_setup(&d, c->ifname);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "cannot create %s: %s%s", c->ifname,
+			 strerror(-ret),
+			 ret == -EBUSY || ret == -EADDRINUSE ? " (already up?)"
+							     : "");
+		goto fail;
+	}
+	d.verbose = verbose;
+	ret = node_apply_wg(&d, c);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "cannot configure %s: %s",
+			 c->ifname, strerror(-ret));
+		goto fail;
+	}
+	if (c->mtu)
+		d.wg->mtu = c->mtu;
+	ret = ifup_tun(c, err);
+	if (ret < 0)
+		goto fail;
+	report(rfd, "");
+	if (rfd >= 0)
+		detach_stdio();
+	ret = daemon_run(&d);
+	daemon_teardown(&d);
+	return ret < 0 ? 1 : 0;
+fail:
+	report(rfd, err);
+	daemon_teardown(&d);
+	return 1;
+}
+
+int cmd_up(int argc, char *argv[])
+{
+	char err[CONF_ERR_MAX];
+	const char *path = NULL, *level;
+	bool foreground = false;
+	struct conf c;
+	int i, ret, verbose, pfd[2] = { -1, -1 };
+	pid_t pid;
+
+	for (i = 1; i < argc; ++i) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--foreground")) {
+			foreground = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			up_usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' || path) {
+			up_usage(stderr);
+			return 1;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		up_usage(stderr);
+		return 1;
+	}
+	ret = conf_load(&c, path, err, on_warn, NULL);
+	if (!ret)
+		ret = conf_resolve(&c, path, err);
+	if (ret) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		conf_free(&c);
+		return 1;
+	}
+	level = getenv("LOG_LEVEL");
+	verbose = level && (!strcmp(level, "verbose") || !strcmp(level, "debug"));
+	raise_nofile();
+
+	if (!foreground) {
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			perror("pipe");
+			conf_free(&c);
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0) {
+			perror("fork");
+			conf_free(&c);
+			return 1;
+		}
+		if (pid > 0) {
+			close(pfd[1]);
+			conf_free(&c);
+			return wait_report(pfd[0]);
+		}
+		close(pfd[0]);
+		setsid();
+		if (chdir("/") < 0) {
+			/* Harmless: nothing uses relative paths from here. */
+		}
+	}
+	if (c.mode == CONF_MODE_USERSPACE)
+		ret = run_userspace(&c, verbose, pfd[1]);
+	else
+		ret = run_tun(&c, verbose, pfd[1]);
+	conf_free(&c);
+	return ret;
+}

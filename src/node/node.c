@@ -1,0 +1,176 @@
+/* Userspace mode: the device daemon whose inner side is our TCP/IP stack.
+ * Decrypted packets go into netstack_input(); the stack's output goes to
+ * wg_send(); the relays join stack sockets to host sockets. The stack's
+ * timers run from a timerfd armed at netstack_next_timer(). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "io/loop.h"
+#include "netstack/netstack.h"
+#include "node/node.h"
+#include "relay/relay.h"
+
+enum {
+	TIMER_SLACK_NS = 1000000,       /* timers late by up to 1 ms */
+	RELAY_TICK_NS = 1000000000,
+};
+
+static void arm_timer(struct node *n)
+{
+	uint64_t at = netstack_next_timer(n->st);
+	struct itimerspec its = { 0 };
+	uint64_t now;
+
+	if (at == UINT64_MAX)
+		at = clock_mono_ns() + RELAY_TICK_NS;
+	if (at > n->next_relay_tick)
+		at = n->next_relay_tick;
+	/* Re-arm only when the deadline moves earlier or has passed. */
+	if (n->timer_at && at >= n->timer_at)
+		return;
+	now = clock_mono_ns();
+	if (at <= now)
+		at = now + 1;
+	its.it_value.tv_sec = (time_t)(at / 1000000000);
+	its.it_value.tv_nsec = (long)(at % 1000000000);
+	timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+	n->timer_at = at + TIMER_SLACK_NS;
+}
+
+static void on_timer(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct node *n = arg;
+	uint64_t v, now = clock_mono_ns();
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno == EAGAIN)
+		return;
+	n->timer_at = 0;
+	netstack_set_clock(n->st, now);
+	netstack_tick(n->st);
+	if (now >= n->next_relay_tick) {
+		n->next_relay_tick = now + RELAY_TICK_NS;
+		relay_tick(n->relay, now);
+	}
+	/* The idle hook flushes and re-arms. */
+}
+
+static void inner_deliver(void *ctx, struct pktbuf *pb)
+{
+	struct node *n = ctx;
+
+	netstack_set_clock(n->st, clock_mono_ns());
+	netstack_input(n->st, pb);
+}
+
+static void inner_flush(void *ctx)
+{
+	struct node *n = ctx;
+
+	if (!n->st)
+		return; /* teardown after a failed setup */
+	netstack_set_clock(n->st, clock_mono_ns());
+	netstack_flush(n->st);
+	arm_timer(n);
+}
+
+static const struct daemon_inner node_inner = {
+	.deliver = inner_deliver,
+	.flush = inner_flush,
+};
+
+static void stack_output(void *ctx, struct pktbuf *pb)
+{
+	struct node *n = ctx;
+
+	wg_send(n->d.wg, pb);
+}
+
+static const struct netstack_ops node_stack_ops = { .output = stack_output };
+
+int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
+{
+	struct netstack_config cfg;
+	unsigned mtu = c->mtu ? c->mtu : DEFAULT_MTU;
+	size_t i;
+	int ret;
+
+	memset(n, 0, sizeof(*n));
+	n->timer_fd = -1;
+	ret = daemon_setup_inner(&n->d, c->ifname, &node_inner, n);
+	if (ret < 0) {
+		snprintf(err, CONF_ERR_MAX, "cannot set up %s: %s%s", c->ifname,
+			 strerror(-ret),
+			 ret == -EADDRINUSE ? " (already up?)" :
+			 ret == -EACCES ? " (/var/run/wireguard must be writable by "
+					  "this user: chown it to the service user, or give the "
+					  "service a /var/run/wireguard of its own)"
+					: "");
+		return ret;
+	}
+	n->d.verbose = verbose;
+	n->d.wg->mtu = mtu;
+
+	netstack_config_default(&cfg);
+	cfg.mtu = mtu;
+	n->st = netstack_new(&cfg, &node_stack_ops, n, &n->d.pool);
+	if (!n->st)
+		return -ENOMEM;
+	netstack_set_clock(n->st, clock_mono_ns());
+	for (i = 0; i < c->n_addrs; ++i) {
+		ret = netstack_add_addr(n->st, c->addrs[i].family,
+					c->addrs[i].ip);
+		if (ret < 0 && ret != -EEXIST) {
+			snprintf(err, CONF_ERR_MAX, "Address: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	ret = node_apply_wg(&n->d, c);
+	if (ret < 0) {
+		snprintf(err, CONF_ERR_MAX, "cannot configure %s: %s",
+			 c->ifname, strerror(-ret));
+		return ret;
+	}
+	n->relay = relay_new(n->d.loop, n->st, verbose);
+	if (!n->relay)
+		return -ENOMEM;
+	ret = relay_configure(n->relay, c, err);
+	if (ret < 0)
+		return ret;
+	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				     TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->timer_fd < 0)
+		return -errno;
+	return loop_add(n->d.loop, n->timer_fd, LOOP_READ, on_timer, n);
+}
+
+int node_run(struct node *n)
+{
+	int ret = relay_start(n->relay);
+
+	if (ret < 0)
+		return ret;
+	n->next_relay_tick = clock_mono_ns() + RELAY_TICK_NS;
+	arm_timer(n);
+	return daemon_run(&n->d);
+}
+
+void node_teardown(struct node *n)
+{
+	/* Relays first (they hold stack sockets), then the device (its last
+	 * flush still reaches the stack), then the stack. */
+	relay_free(n->relay);
+	n->relay = NULL;
+	if (n->timer_fd >= 0) {
+		if (n->d.loop)
+			loop_del(n->d.loop, n->timer_fd);
+		close(n->timer_fd);
+	}
+	n->timer_fd = -1;
+	daemon_teardown(&n->d);
+	netstack_free(n->st);
+	n->st = NULL;
+}

@@ -1,0 +1,47 @@
+/* `spokewire up`'s daemons. Userspace mode (node.c): the device daemon with
+ * the netstack as its inner side and the relays on host sockets. TUN mode
+ * (ifup.c): the device daemon plus addresses, routes and nftables rules,
+ * as wg-quick sets them up. Both load WireGuard settings with
+ * node_apply_wg(). */
+#ifndef SPOKEWIRE_NODE_NODE_H
+#define SPOKEWIRE_NODE_NODE_H
+
+#include "conf/conf.h"
+#include "device/daemon.h"
+
+struct netstack;
+struct relay;
+
+struct node {
+	struct daemon d;
+	struct netstack *st;
+	struct relay *relay;
+	int timer_fd;
+	uint64_t timer_at;  /* armed deadline, mono ns (0: none) */
+	uint64_t next_relay_tick;
+};
+
+/* Private key, listen port, fwmark and peers from c, applied to a running
+ * device. 0 or -errno. */
+int node_apply_wg(struct daemon *d, const struct conf *c);
+
+/* Userspace mode: sets up everything that can fail for outside reasons
+ * (UDP port, UAPI socket, host listeners) before any fork. 0 or -errno with
+ * a message in err (CONF_ERR_MAX). n is torn down by node_teardown() also
+ * after an error. */
+int node_setup(struct node *n, const struct conf *c, int verbose, char *err);
+/* Runs until SIGTERM/SIGINT; 0 or -errno. */
+int node_run(struct node *n);
+void node_teardown(struct node *n);
+
+/* TUN mode, after daemon_setup() and node_apply_wg(): PreUp hooks,
+ * addresses, MTU, link up, routes for AllowedIPs, [Expose] as an nftables
+ * table of our own, PostUp hooks (wg-quick's order). Runs ip(8) and nft(8).
+ * 0 or -errno with a message in err. */
+int ifup_tun(const struct conf *c, char *err);
+/* Undoes what the device's exit does not: the nftables table, and runs the
+ * PreDown (before) or PostDown (after) hooks. */
+void ifup_tun_predown(const struct conf *c);
+void ifup_tun_postdown(const struct conf *c);
+
+#endif

@@ -1,0 +1,242 @@
+/* [Forward]: host -> overlay. TCP: each connection accepted on the host
+ * listener is connected through the stack to Target and spliced. UDP: one
+ * stack socket per host client address, so replies find their way back;
+ * idle mappings expire. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io/loop.h"
+#include "relay/internal.h"
+
+enum {
+	UDP_MAPPINGS_MAX = 1024,
+	UDP_IDLE_NS = 120ULL * 1000000000,
+	UDP_READS = 64,
+	UDP_DGRAM_MAX = 65536,
+};
+
+struct tcp_forward {
+	struct relay *r;
+	struct netstack_addr target;
+};
+
+struct udp_mapping {
+	struct udp_mapping *next;
+	struct udp_forward *f;
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	struct netstack_udp *u;
+	uint64_t last_used;
+};
+
+struct udp_forward {
+	struct udp_forward *next;
+	struct relay *r;
+	int fd;
+	struct netstack_addr target;
+	struct udp_mapping *maps;
+	unsigned nmaps;
+	uint64_t now;
+};
+
+/* A bare port listens on loopback only: forwards are for local apps. */
+static void listen_addr(const struct conf_hostport *hp,
+			struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (hp->host[0]) {
+		memcpy(ss, &hp->addr, sizeof(hp->addr));
+	} else {
+		struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(hp->port);
+		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+}
+
+static void on_tcp_accept(void *ctx, int fd, const struct sockaddr *peer)
+{
+	struct tcp_forward *f = ctx;
+
+	f->r->stats.forward_accepted++;
+	if (splice_connect(f->r, &f->target, fd) < 0)
+		relay_log(f->r, "forward: cannot connect through the stack");
+}
+
+int forward_tcp_add(struct relay *r, const struct conf_forward *cf, char *err)
+{
+	struct sockaddr_storage ss;
+	struct tcp_forward *f = calloc(1, sizeof(*f));
+	char what[64];
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->r = r;
+	relay_addr_from_conf(&f->target, &cf->target);
+	listen_addr(&cf->listen, &ss);
+	snprintf(what, sizeof(what), "[Forward] at line %d", cf->line);
+	/* The listener keeps f for the daemon's lifetime. */
+	ret = host_listen(r, (struct sockaddr *)&ss, SOCK_STREAM,
+			  on_tcp_accept, f, what, err);
+	if (ret < 0) {
+		free(f);
+		return ret;
+	}
+	return 0;
+}
+
+/* ---- UDP */
+
+static void map_free(struct udp_mapping *m)
+{
+	netstack_udp_close(m->u);
+	m->f->nmaps--;
+	free(m);
+}
+
+static void on_stack_recv(void *ctx, struct netstack_udp *u,
+			  const struct netstack_addr *src,
+			  const struct netstack_addr *dst, const uint8_t *data,
+			  size_t len)
+{
+	struct udp_mapping *m = ctx;
+
+	m->last_used = m->f->now;
+	/* Dropped when the host socket is full, as UDP would. */
+	sendto(m->f->fd, data, len, MSG_DONTWAIT,
+	       (struct sockaddr *)&m->client, m->client_len);
+}
+
+static const struct netstack_udp_ops map_ops = { .recv = on_stack_recv };
+
+static struct udp_mapping *map_get(struct udp_forward *f,
+				   const struct sockaddr_storage *from,
+				   socklen_t len)
+{
+	const struct netstack_addr *ours = f->target.family == AF_INET6
+						   ? &f->r->addr6
+						   : &f->r->addr4;
+	struct netstack_addr local = *ours;
+	struct udp_mapping *m;
+
+	for (m = f->maps; m; m = m->next)
+		if (m->client_len == len && !memcmp(&m->client, from, len))
+			return m;
+	if (f->nmaps >= UDP_MAPPINGS_MAX || !local.family)
+		return NULL;
+	local.port = 0; /* ephemeral */
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->f = f;
+	memcpy(&m->client, from, len);
+	m->client_len = len;
+	if (netstack_udp_open(f->r->st, &local, 0, &map_ops, m, &m->u) < 0) {
+		free(m);
+		return NULL;
+	}
+	m->next = f->maps;
+	f->maps = m;
+	f->nmaps++;
+	f->r->stats.udp_mappings++;
+	return m;
+}
+
+static void on_udp(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	static uint8_t buf[UDP_DGRAM_MAX];
+	struct udp_forward *f = arg;
+	struct sockaddr_storage from;
+	struct udp_mapping *m;
+	socklen_t len;
+	ssize_t n;
+	int i;
+
+	f->now = clock_mono_ns();
+	relay_clock(f->r);
+	for (i = 0; i < UDP_READS; ++i) {
+		len = sizeof(from);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &len);
+		if (n < 0)
+			break;
+		m = map_get(f, &from, len);
+		if (!m)
+			continue;
+		m->last_used = f->now;
+		netstack_udp_sendto(m->u, NULL, &f->target, buf, (size_t)n);
+	}
+}
+
+int forward_udp_add(struct relay *r, const struct conf_forward *cf, char *err)
+{
+	struct sockaddr_storage ss;
+	struct udp_forward *f = calloc(1, sizeof(*f));
+	char what[64];
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	f->r = r;
+	relay_addr_from_conf(&f->target, &cf->target);
+	listen_addr(&cf->listen, &ss);
+	snprintf(what, sizeof(what), "[Forward] at line %d", cf->line);
+	ret = host_listen(r, (struct sockaddr *)&ss, SOCK_DGRAM, NULL, NULL,
+			  what, err);
+	if (ret < 0) {
+		free(f);
+		return ret;
+	}
+	f->fd = ret;
+	ret = loop_add(r->loop, f->fd, LOOP_READ, on_udp, f);
+	if (ret < 0) {
+		close(f->fd);
+		free(f);
+		return ret;
+	}
+	f->next = r->udp_forwards;
+	r->udp_forwards = f;
+	return 0;
+}
+
+void forward_udp_tick(struct relay *r, uint64_t now_ns)
+{
+	struct udp_forward *f;
+	struct udp_mapping **pm, *m;
+
+	for (f = r->udp_forwards; f; f = f->next) {
+		f->now = now_ns;
+		for (pm = &f->maps; (m = *pm);) {
+			if (now_ns - m->last_used > UDP_IDLE_NS) {
+				*pm = m->next;
+				map_free(m);
+			} else {
+				pm = &m->next;
+			}
+		}
+	}
+}
+
+void forward_udp_free_all(struct relay *r)
+{
+	while (r->udp_forwards) {
+		struct udp_forward *f = r->udp_forwards;
+
+		r->udp_forwards = f->next;
+		while (f->maps) {
+			struct udp_mapping *m = f->maps;
+
+			f->maps = m->next;
+			map_free(m);
+		}
+		loop_del(r->loop, f->fd);
+		close(f->fd);
+		free(f);
+	}
+}

@@ -1,0 +1,39 @@
+/* Userspace mode's relays between the embedded TCP/IP stack and host
+ * sockets: [Forward] (host -> overlay, TCP and UDP), [Expose] (overlay ->
+ * host), [Proxy] (SOCKS5 and HTTP into the overlay) and [Egress] (an exit
+ * node for peers). Everything runs on the daemon's event loop; only name
+ * resolution for SOCKS5/HTTP proxying happens on a helper thread. */
+#ifndef SPOKEWIRE_RELAY_RELAY_H
+#define SPOKEWIRE_RELAY_RELAY_H
+
+#include <stdint.h>
+
+struct loop;
+struct netstack;
+struct conf;
+struct relay;
+
+/* Returns a relay the caller owns (relay_free), or NULL on ENOMEM. loop and
+ * st are borrowed and must outlive it. */
+struct relay *relay_new(struct loop *loop, struct netstack *st, int verbose);
+/* Opens the host listeners and stack listeners that c asks for. Host
+ * sockets are bound here, so a port in use fails now with a message in err
+ * (CONF_ERR_MAX). 0 or -errno. */
+int relay_configure(struct relay *r, const struct conf *c, char *err);
+/* Starts the resolver thread (after any fork). 0 or -errno. */
+int relay_start(struct relay *r);
+/* Once a second: expires idle UDP mappings. */
+void relay_tick(struct relay *r, uint64_t now_ns);
+/* Closes every relayed connection and listener. */
+void relay_free(struct relay *r);
+
+struct relay_stats {
+	uint64_t splices, splices_active;
+	uint64_t forward_accepted, expose_accepted, expose_failed;
+	uint64_t socks_requests, http_requests, proxy_failed;
+	uint64_t egress_allowed, egress_denied, egress_failed;
+	uint64_t udp_mappings;
+};
+void relay_get_stats(const struct relay *r, struct relay_stats *s);
+
+#endif
