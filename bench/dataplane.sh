@@ -66,6 +66,23 @@ udp_best() {
 	echo "$best"
 }
 
+# count_allocs NS PID...: malloc/calloc/realloc calls the daemons make
+# while one TCP flow runs (uprobes on libc), as "N calls while D".
+count_allocs() {
+	local ns=$1 libc out
+	shift
+	libc=$(ldd "$SPOKEWIRE" | awk '/libc.so/ { print $3 }')
+	perf probe -q -x "$libc" -a sw_malloc=malloc -a sw_calloc=calloc \
+		-a sw_realloc=realloc 2>/dev/null || { echo "n/a (perf probe)"; return; }
+	nsx "$ns" iperf3 -c 10.77.0.2 -t 4 >/dev/null 2>&1 &
+	sleep 0.5
+	out=$(perf stat -x, -e 'probe_libc:sw_*' -p "$(IFS=,; echo "$*")" \
+		-- sleep 3 2>&1 | awk -F, '{ n += $1 } END { print n + 0 }')
+	wait
+	perf probe -q -d 'probe_libc:sw_*' 2>/dev/null
+	echo "$out calls in 3 s of one TCP flow"
+}
+
 # rss_kib PID
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
@@ -129,6 +146,9 @@ run_round() {
 	sample "$impl" "udp_mbps" "$(udp_best "$a" 10.77.0.2)"
 	sample "$impl" "rtt_ms" "$(nsx "$a" ping -q -n -c 50 -i 0.02 10.77.0.2 |
 		awk -F/ '/^rtt/ { print $5 }')"
+	if [ "$impl" = spokewire ] && [ -z "${ALLOCS:-}" ]; then
+		ALLOCS=$(count_allocs "$a" "${T_PID[$ifa]}" "${T_PID[$ifb]}")
+	fi
 	pkill -f "iperf3 -s -D -p 5201" 2>/dev/null
 	stop_wg "$ifa"
 	stop_wg "$ifb"
@@ -158,6 +178,7 @@ for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rss_1peer_mib ki
 done
 echo "(ratio = spokewire / wireguard-go; higher is better for Mbit/s, lower for rtt and memory)"
 echo "targets: tcp/udp ratio >= 4, rtt ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
+echo "allocations in the spokewire daemons on the data path: ${ALLOCS:-not measured} (target: 0)"
 echo
 build/bench-handshake 30000 2>/dev/null
 echo "target: >= 7000 responder handshakes/s per core"

@@ -1,0 +1,156 @@
+#!/bin/bash
+# Stack-level benchmark for userspace mode: one TCP flow through spokewire's
+# netstack against the Linux kernel's own TCP over the same emulated path.
+#
+#   kernel -> kernel:  ns C (10.68.0.1) -TUN- relay -TUN- ns S (10.68.0.2)
+#   kernel -> stack:   ns C (10.69.0.1) -TUN- harness stack (10.69.0.2)
+#   stack -> kernel:   the same, the harness sending
+#
+# The relay and the harness apply the same one-way delay (half the RTT) and
+# random loss in both directions (spokewire netstack-harness --relay /
+# --delay-ms / --loss; this machine has no netem). Each case runs one flow
+# for SECONDS and reports the receiver's rate; the kernel runs with its
+# default congestion control and with cubic.
+#
+# Usage: bench/netstack.sh [SECONDS]   (root; SPOKEWIRE=path/to/spokewire,
+# default build/spokewire, a non-sanitizer build)
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECS=${1:-10}
+SPOKEWIRE=${SPOKEWIRE:-$ROOT/build/spokewire}
+PEER="python3 $ROOT/tests/netstack/peer.py"
+P="swnb$$"
+C="$P-c"
+S="$P-s"
+R="$P-r"
+TMP=$(mktemp -d "/tmp/$P.XXXXXX")
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for ns in "$C" "$S" "$R"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p"; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ -x "$SPOKEWIRE" ] || { echo "no $SPOKEWIRE (make first)"; exit 1; }
+for ns in "$C" "$S" "$R"; do
+	ip netns add "$ns" || exit 1
+	ip -n "$ns" link set lo up
+done
+
+# start_bg LOG CMD...: background command, its pid remembered.
+start_bg() {
+	local log=$1
+	shift
+	"$@" >"$log" 2>&1 &
+	PIDS+=("$!")
+}
+wait_for() { # FILE PATTERN
+	local i
+	for i in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timeout waiting for $2 in $1"
+	cat "$1"
+	return 1
+}
+
+# path DELAY_MS_ONE_WAY LOSS_PCT: (re)starts relay and harness.
+path() {
+	local d=$1 l=$2 p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	PIDS=()
+	for ns in "$C" "$S" "$R"; do
+		for p in $(ip -n "$ns" -o link show | awk -F': ' '/swnb/ {print $2}'); do
+			ip -n "$ns" link del "${p%@*}" 2>/dev/null
+		done
+	done
+	# Kernel <-> kernel through the relay: the TUNs are made in R, the
+	# relay attaches, then each end moves to its namespace.
+	ip -n "$R" tuntap add dev "${P}a" mode tun
+	ip -n "$R" tuntap add dev "${P}b" mode tun
+	start_bg "$TMP/relay.log" ip netns exec "$R" "$SPOKEWIRE" netstack-harness \
+		--tun "${P}a" --relay "${P}b" --delay-ms "$d" --loss "$l" --seed 11
+	wait_for "$TMP/relay.log" READY || exit 1
+	ip -n "$R" link set "${P}a" netns "$C"
+	ip -n "$R" link set "${P}b" netns "$S"
+	ip -n "$C" addr add 10.68.0.1/24 dev "${P}a"
+	ip -n "$S" addr add 10.68.0.2/24 dev "${P}b"
+	ip -n "$C" link set "${P}a" mtu 1420 up
+	ip -n "$S" link set "${P}b" mtu 1420 up
+	# Kernel <-> stack.
+	ip -n "$C" tuntap add dev "${P}c" mode tun
+	ip -n "$C" addr add 10.69.0.1/24 dev "${P}c"
+	ip -n "$C" link set "${P}c" mtu 1420 up
+	start_bg "$TMP/stack.log" ip netns exec "$C" "$SPOKEWIRE" netstack-harness \
+		--tun "${P}c" --addr 10.69.0.2 --delay-ms "$d" --loss "$l" \
+		--seed 13 --sink 5001 --source 5002:0 ${NETSTACK_CC:+--cc $NETSTACK_CC}
+	wait_for "$TMP/stack.log" READY || exit 1
+}
+
+kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+
+# kernel_flow CC: one flow C -> S, rate at the receiver.
+kernel_flow() {
+	ip netns exec "$C" sysctl -qw net.ipv4.tcp_congestion_control="$1"
+	start_bg "$TMP/sink.out" ip netns exec "$S" $PEER sinkserve 7000
+	wait_for "$TMP/sink.out" LISTENING || return
+	ip netns exec "$C" $PEER send 10.68.0.2 7000 0 --seconds "$SECS" \
+		>/dev/null 2>&1
+	wait_for "$TMP/sink.out" MBPS >/dev/null || return
+	kv "$TMP/sink.out" MBPS
+}
+
+stack_rx() { # kernel -> stack sink
+	local before after
+	before=$(grep -c '^CONN' "$TMP/stack.log")
+	ip netns exec "$C" sysctl -qw net.ipv4.tcp_congestion_control="$1"
+	ip netns exec "$C" $PEER send 10.69.0.2 5001 0 --seconds "$SECS" \
+		>/dev/null 2>&1
+	for _ in $(seq 100); do
+		after=$(grep -c '^CONN' "$TMP/stack.log")
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	grep '^CONN' "$TMP/stack.log" | tail -n 1 | awk '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%.1f\n", v["rx_bytes"] * 8 / v["ms"] / 1000 }'
+}
+
+stack_tx() { # stack source -> kernel
+	ip netns exec "$C" $PEER recv 10.69.0.2 5002 --seconds "$SECS" \
+		>"$TMP/recv.out" 2>&1
+	kv "$TMP/recv.out" MBPS
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+
+DEFCC=$(ip netns exec "$C" sysctl -n net.ipv4.tcp_congestion_control)
+echo "netstack bench: $SECS s per flow, MTU 1420, kernel default cc $DEFCC, $(nproc) cores"
+printf '%-22s %12s %12s %12s %12s %8s %8s\n' path "kernel/$DEFCC" kernel/cubic \
+	"kernel->stk" "stk->kernel" "rx/kern" "tx/kern"
+for spec in "0 0" "25 0" "25 1"; do
+	set -- $spec
+	path "$1" "$2"
+	kd=$(kernel_flow "$DEFCC")
+	kc=$(kernel_flow cubic)
+	sr=$(stack_rx "$DEFCC")
+	st=$(stack_tx)
+	best=$(awk -v a="$kd" -v b="$kc" 'BEGIN { print (a > b ? a : b) }')
+	printf '%-22s %12s %12s %12s %12s %8s %8s\n' \
+		"rtt $((2 * $1)) ms loss $2%" "$kd" "$kc" "$sr" "$st" \
+		"$(ratio "$sr" "$best")" "$(ratio "$st" "$best")"
+done
+echo "(Mbit/s at the receiver; ratios against the better kernel run)"
+grep '^STATS' "$TMP/stack.log" | tail -n 1

@@ -1,0 +1,190 @@
+#!/bin/bash
+# Userspace mode against the issue's targets, all in one run. Two namespaces
+# over veth; a hub in TUN mode; on the client side one TUN-mode interface
+# (kernel TCP) and one userspace-mode interface whose [Forward] carries the
+# same traffic through our stack. Our UDP relay (tests/net/relay.py) adds
+# delay and loss between the client and the hub.
+#   1. no added delay: one TCP flow through the [Forward] vs the TUN path
+#      (target >= 70%);
+#   2. 50 ms RTT through the relay: the same vs the kernel's TCP over the
+#      same relay (target >= 80%), and with 1% loss (target >= 50%);
+#   3. 10,000 idle connections through a forward: RSS per connection of the
+#      userspace daemon (target <= 16 KiB);
+#   4. new connections per second through a forward, sustained for
+#      CONN_SECONDS (target 1,000/s).
+#   ROUNDS=3 SECONDS_PER_TEST=10 BUILD=build bench/userspace.sh
+# Not part of the test suite. Needs root.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+make -s -j"$(nproc)" BUILD="$BUILD" all || exit 1
+export SPOKEWIRE=$PWD/$BUILD/spokewire
+ROUNDS=${ROUNDS:-3}
+DUR=${SECONDS_PER_TEST:-10}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+CONN_RATE=${CONN_RATE:-1000}
+CONN_SECONDS=${CONN_SECONDS:-10}
+# shellcheck source=../tests/net/lib.sh
+source tests/net/lib.sh
+# shellcheck source=../tests/net/userspace.sh
+source tests/net/userspace.sh
+T_NAME=bench
+ulimit -n "$(ulimit -Hn)"
+
+median() {
+	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
+		if (!NR) { print "nan"; exit }
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }'; }
+
+# iperf_mbps NS DEST PORT: receiver-side Mbit/s of one flow.
+iperf_mbps() {
+	nsx "$1" timeout $((DUR + 20)) iperf3 -c "$2" -p "$3" -t "$DUR" -J 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+NS_A=$PFX-a
+NS_B=$PFX-b
+ns_new "$NS_A"
+ns_new "$NS_B"
+veth_link "$NS_A" "$NS_B" 1
+genkey hub
+genkey tun
+genkey us
+IF_H=$(ifname h)
+IF_T=$(ifname t)
+IF_U=$(ifname u)
+HUB=$(outer4 1 2)
+
+HUB_CONF=$(conf_write "$IF_H" root <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile hub)")
+Address = 10.50.0.1/16
+ListenPort = 51820
+[Peer]
+PublicKey = $(pub tun)
+AllowedIPs = 10.50.3.10/32
+[Peer]
+PublicKey = $(pub us)
+AllowedIPs = 10.50.3.11/32
+EOF
+)
+TUN_CONF=$(conf_write "$IF_T" root <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile tun)")
+Address = 10.50.3.10/32
+[Peer]
+PublicKey = $(pub hub)
+Endpoint = $HUB:51820
+AllowedIPs = 10.50.0.1/32
+EOF
+)
+US_CONF=$(conf_write "$IF_U" root <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile us)")
+Address = 10.50.3.11/32
+Mode = userspace
+[Peer]
+PublicKey = $(pub hub)
+Endpoint = $HUB:51820
+AllowedIPs = 10.50.0.1/32
+[Forward]
+Listen = 127.0.0.1:15201
+Target = 10.50.0.1:5201
+[Forward]
+Listen = 127.0.0.1:15300
+Target = 10.50.0.1:5300
+[Forward]
+Listen = 127.0.0.1:15301
+Target = 10.50.0.1:5301
+EOF
+)
+up_root "$NS_B" "$HUB_CONF" || die "hub up"
+up_root "$NS_A" "$TUN_CONF" || die "tun up"
+up_root "$NS_A" "$US_CONF" || die "userspace up"
+US_PID=$(for p in $(ns_daemon_pids "$NS_A" spokewire); do
+	grep -q "$IF_U" "/proc/$p/cmdline" && echo "$p"; done | head -1)
+[ -n "$US_PID" ] || die "userspace daemon not found"
+
+nsx "$NS_B" iperf3 -s -p 5201 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+nsx "$NS_B" python3 bench/userspace_conns.py hold-server 10.50.0.1 5300 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+nsx "$NS_B" python3 bench/userspace_conns.py echo-server 10.50.0.1 5301 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+# Relays in the client's namespace: 25 ms each way, without and with loss.
+nsx "$NS_A" python3 tests/net/relay.py --listen 127.0.0.1:40001 --target "$HUB:51820" \
+	--delay-ms 25 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+nsx "$NS_A" python3 tests/net/relay.py --listen 127.0.0.1:40002 --target "$HUB:51820" \
+	--delay-ms 25 --loss 1 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+ping_wait "$NS_A" 10 10.50.0.1 || die "no path through the TUN interface"
+wait_until 10 port_open "$NS_A" 127.0.0.1 15201 || die "forward not listening"
+sleep 1
+
+# endpoint HOST:PORT: both client interfaces reach the hub through it.
+endpoint() {
+	nsx "$NS_A" wg set "$IF_T" peer "$(pub hub)" endpoint "$1"
+	nsx "$NS_A" wg set "$IF_U" peer "$(pub hub)" endpoint "$1"
+	ping_wait "$NS_A" 10 10.50.0.1
+	sleep 1
+}
+
+# flows NAME: ROUNDS alternating rounds of TUN and forward; prints medians.
+declare -A MED=()
+flows() {
+	local t="" u="" i
+	for ((i = 0; i < ROUNDS; i++)); do
+		t+=" $(iperf_mbps "$NS_A" 10.50.0.1 5201)"
+		u+=" $(iperf_mbps "$NS_A" 127.0.0.1 15201)"
+	done
+	MED["$1 tun"]=$(echo "$t" | median)
+	MED["$1 us"]=$(echo "$u" | median)
+	echo "  $1: kernel TCP over TUN:$t Mbit/s; [Forward]:$u Mbit/s"
+}
+
+echo "== throughput: one TCP flow, $ROUNDS rounds of ${DUR}s, medians"
+endpoint "$HUB:51820"
+flows direct
+endpoint 127.0.0.1:40001
+flows rtt50
+endpoint 127.0.0.1:40002
+flows rtt50loss1
+endpoint "$HUB:51820"
+
+echo "== $IDLE_CONNS idle connections through a [Forward]"
+before=$(rss_kib "$US_PID")
+coproc HOLD { nsx "$NS_A" python3 bench/userspace_conns.py hold-client 127.0.0.1 15300 "$IDLE_CONNS" 2>&1; }
+read -r -t 300 ready held failed <&"${HOLD[0]}"
+sleep 2
+after=$(rss_kib "$US_PID")
+per_kib=$(awk -v a="$after" -v b="$before" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "nan" }')
+echo "  held ${held:-0} (failed ${failed:-?}): RSS $before KiB -> $after KiB, $per_kib KiB per connection"
+eval "exec ${HOLD[1]}>&-"
+wait "$HOLD_PID" 2>/dev/null
+
+echo "== new connections through a [Forward]: $CONN_RATE/s for ${CONN_SECONDS}s"
+rate_json=$(nsx "$NS_A" python3 bench/userspace_conns.py rate-client 127.0.0.1 15301 "$CONN_RATE" "$CONN_SECONDS")
+echo "  $rate_json"
+read -r ok failed offered_rate p99 <<<"$(echo "$rate_json" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["ok"], d["failed"], "%.0f" % d["offered_rate"], "%.1f" % (d["p99_ms"] or 0))')"
+sustained=$(awk -v ok="$ok" -v s="$CONN_SECONDS" 'BEGIN { printf "%.0f", ok / s }')
+
+echo
+echo "== summary"
+r1=$(ratio "${MED[direct us]}" "${MED[direct tun]}")
+r2=$(ratio "${MED[rtt50 us]}" "${MED[rtt50 tun]}")
+r3=$(ratio "${MED[rtt50loss1 us]}" "${MED[rtt50loss1 tun]}")
+printf '%-44s %10s %10s %6s %6s %s\n' "" forward kernel ratio target ""
+printf '%-44s %10s %10s %6s %6s %s\n' "one flow, no added delay (Mbit/s)" "${MED[direct us]}" "${MED[direct tun]}" "$r1" 0.70 "$(verdict "$r1" 0.70)"
+printf '%-44s %10s %10s %6s %6s %s\n' "one flow, 50 ms RTT (Mbit/s)" "${MED[rtt50 us]}" "${MED[rtt50 tun]}" "$r2" 0.80 "$(verdict "$r2" 0.80)"
+printf '%-44s %10s %10s %6s %6s %s\n' "one flow, 50 ms RTT, 1% loss (Mbit/s)" "${MED[rtt50loss1 us]}" "${MED[rtt50loss1 tun]}" "$r3" 0.50 "$(verdict "$r3" 0.50)"
+printf '%-44s %10s %10s %6s %6s %s\n' "idle connections: KiB each ($held held)" "$per_kib" "" "" "<=16" "$(awk -v v="$per_kib" 'BEGIN { print (v <= 16) ? "ok" : "MISSED" }')"
+printf '%-44s %10s %10s %6s %6s %s\n' "new connections/s (failed $failed, p99 ${p99} ms)" "$sustained" "" "" ">=$CONN_RATE" "$(awk -v v="$sustained" -v f="$failed" -v t="$CONN_RATE" 'BEGIN { print (v >= t * 0.99 && f == 0) ? "ok" : "MISSED" }')"
