@@ -55,12 +55,27 @@ struct hconn {
 	enum mode mode;
 	unsigned id;
 	uint64_t to_send, sent, received;
+	uint64_t t_start;
 	EVP_MD_CTX *tx, *rx;
 	bool eof, shut, done;
 	bool pause, paused;
 	uint64_t pause_until;
 	uint8_t snd_ws, rcv_ws;
 	bool sack, ts;
+};
+
+enum {
+	DIR_IN,  /* kernel -> stack */
+	DIR_OUT, /* stack -> kernel */
+	DELAY_SLOTS = 32768,
+};
+
+struct delay_queue {
+	struct {
+		uint64_t at;
+		struct pktbuf *pb;
+	} ring[DELAY_SLOTS];
+	unsigned head, tail;
 };
 
 struct harness {
@@ -76,9 +91,12 @@ struct harness {
 	uint64_t pause_after, pause_ms;
 	uint32_t loss_ppm, reorder_ppm;
 	uint64_t rng;
-	struct pktbuf *held_in, *held_out; /* reordering: one packet held */
+	struct pktbuf *held[2];       /* reordering: one packet held */
+	struct delay_queue dq[2];
+	uint64_t delay_ns;
+	int relay_fd;
 	unsigned next_id, finished, exit_after, live;
-	uint64_t dropped_in, dropped_out, reordered;
+	uint64_t dropped[2], reordered, tun_write_errors;
 	struct netstack_udp *udp_echo;
 	struct hconn *conns;
 	bool verbose;
@@ -150,7 +168,7 @@ static void print_stats(struct harness *h)
 
 	netstack_get_stats(h->st, &s);
 	printf("STATS tcp_in=%llu tcp_out=%llu retransmits=%llu "
-	       "fast_recoveries=%llu rto=%llu ooo=%llu dup=%llu sack_in=%llu "
+	       "lost_retransmits=%llu fast_recoveries=%llu rto=%llu ooo=%llu dup=%llu sack_in=%llu "
 	       "rst_sent=%llu zero_win_sent=%llu persist_probes=%llu "
 	       "conns=%llu time_wait=%llu opened=%llu closed=%llu "
 	       "mem_peak=%llu echo_replies=%llu unreach_sent=%llu "
@@ -158,6 +176,7 @@ static void print_stats(struct harness *h)
 	       "reordered=%llu\n",
 	       (unsigned long long)s.tcp_in, (unsigned long long)s.tcp_out,
 	       (unsigned long long)s.tcp_retransmits,
+	       (unsigned long long)s.tcp_lost_retransmits,
 	       (unsigned long long)s.tcp_fast_retransmits,
 	       (unsigned long long)s.tcp_rto_expired,
 	       (unsigned long long)s.tcp_ooo_segments,
@@ -174,8 +193,8 @@ static void print_stats(struct harness *h)
 	       (unsigned long long)s.icmp_echo_replies,
 	       (unsigned long long)s.icmp_unreach_sent,
 	       (unsigned long long)s.ip_no_buffer,
-	       (unsigned long long)h->dropped_in,
-	       (unsigned long long)h->dropped_out,
+	       (unsigned long long)h->dropped[DIR_IN],
+	       (unsigned long long)h->dropped[DIR_OUT],
 	       (unsigned long long)h->reordered);
 	fflush(stdout);
 }
@@ -200,60 +219,87 @@ static int tun_attach(const char *name)
 	return fd;
 }
 
-static void tun_write(struct harness *h, struct pktbuf *pb)
+static void tun_write(struct harness *h, int fd, struct pktbuf *pb)
 {
-	if (write(h->tun_fd, pkt_data(pb), pb->len) < 0 && h->verbose)
-		perror("tun write");
+	if (write(fd, pkt_data(pb), pb->len) < 0)
+		h->tun_write_errors++;
 	pktpool_put(&h->pool, pb);
 }
 
-/* Stack output, through the loss/reorder filter, to the kernel. */
-static void op_output(void *ctx, struct pktbuf *pb)
+/* Past the filter: into the stack (or the other TUN when relaying), or
+ * out to the kernel. */
+static void deliver(struct harness *h, int dir, struct pktbuf *pb)
 {
-	struct harness *h = ctx;
+	if (dir == DIR_OUT)
+		tun_write(h, h->tun_fd, pb);
+	else if (h->relay_fd >= 0)
+		tun_write(h, h->relay_fd, pb);
+	else
+		netstack_input(h->st, pb);
+}
+
+static void release(struct harness *h)
+{
+	uint64_t now = clock_mono_ns();
+	int dir;
+
+	netstack_set_clock(h->st, now);
+	for (dir = 0; dir < 2; ++dir) {
+		struct delay_queue *q = &h->dq[dir];
+
+		while (q->head != q->tail && q->ring[q->head].at <= now) {
+			struct pktbuf *pb = q->ring[q->head].pb;
+
+			q->head = (q->head + 1) % DELAY_SLOTS;
+			deliver(h, dir, pb);
+		}
+	}
+}
+
+/* The emulated path between the kernel and the stack: loss, reordering
+ * (one packet held back behind the next), fixed one-way delay. */
+static void path(struct harness *h, int dir, struct pktbuf *pb)
+{
+	struct delay_queue *q = &h->dq[dir];
 
 	if (chance(h, h->loss_ppm)) {
-		h->dropped_out++;
+		h->dropped[dir]++;
 		pktpool_put(&h->pool, pb);
 		return;
 	}
-	if (!h->held_out && chance(h, h->reorder_ppm)) {
-		h->held_out = pb;
+	if (!h->held[dir] && chance(h, h->reorder_ppm)) {
+		h->held[dir] = pb;
 		h->reordered++;
 		return;
 	}
-	tun_write(h, pb);
-	if (h->held_out) {
-		tun_write(h, h->held_out);
-		h->held_out = NULL;
+	for (;;) {
+		if (!h->delay_ns) {
+			deliver(h, dir, pb);
+		} else if ((q->tail + 1) % DELAY_SLOTS == q->head) {
+			h->dropped[dir]++; /* queue full */
+			pktpool_put(&h->pool, pb);
+		} else {
+			q->ring[q->tail].at = clock_mono_ns() + h->delay_ns;
+			q->ring[q->tail].pb = pb;
+			q->tail = (q->tail + 1) % DELAY_SLOTS;
+		}
+		if (!h->held[dir] || pb == h->held[dir])
+			break;
+		pb = h->held[dir];
+		h->held[dir] = NULL;
 	}
+}
+
+/* Stack output, through the path, to the kernel. */
+static void op_output(void *ctx, struct pktbuf *pb)
+{
+	path(ctx, DIR_OUT, pb);
 }
 
 static const struct netstack_ops harness_ops = { op_output };
 
-static void stack_in(struct harness *h, struct pktbuf *pb)
+static void read_tun(struct harness *h, int fd, int dir)
 {
-	if (chance(h, h->loss_ppm)) {
-		h->dropped_in++;
-		pktpool_put(&h->pool, pb);
-		return;
-	}
-	if (!h->held_in && chance(h, h->reorder_ppm)) {
-		h->held_in = pb;
-		h->reordered++;
-		return;
-	}
-	netstack_input(h->st, pb);
-	if (h->held_in) {
-		pb = h->held_in;
-		h->held_in = NULL;
-		netstack_input(h->st, pb);
-	}
-}
-
-static void on_tun(struct loop *loop, int fd, unsigned events, void *arg)
-{
-	struct harness *h = arg;
 	struct pktbuf *pb;
 	ssize_t n;
 	int i;
@@ -269,8 +315,20 @@ static void on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 			break;
 		}
 		pb->len = (uint32_t)n;
-		stack_in(h, pb);
+		path(h, dir, pb);
 	}
+	release(h);
+}
+
+static void on_tun(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	read_tun(arg, fd, DIR_IN);
+}
+
+static void on_relay_tun(struct loop *loop, int fd, unsigned events,
+			 void *arg)
+{
+	read_tun(arg, fd, DIR_OUT);
 }
 
 /* ---------------------------------------------------------------- TCP */
@@ -306,13 +364,16 @@ static void conn_finish(struct hconn *hc, int err)
 	hex(rx, 32, rxh);
 	hex(tx, 32, txh);
 	printf("CONN id=%u mode=%s remote=%s rx_bytes=%llu rx_sha256=%s "
-	       "tx_bytes=%llu tx_sha256=%s err=%d wscale=%d,%d sack=%d ts=%d\n",
+	       "tx_bytes=%llu tx_sha256=%s err=%d wscale=%d,%d sack=%d ts=%d "
+	       "ms=%llu\n",
 	       hc->id, mode_names[hc->mode],
 	       netstack_addr_str(netstack_tcp_remote(hc->c), ra, sizeof(ra)),
 	       (unsigned long long)hc->received, rxh,
 	       (unsigned long long)hc->sent, txh, err,
 	       hc->snd_ws == 0xff ? -1 : hc->snd_ws,
-	       hc->rcv_ws == 0xff ? -1 : hc->rcv_ws, hc->sack, hc->ts);
+	       hc->rcv_ws == 0xff ? -1 : hc->rcv_ws, hc->sack, hc->ts,
+	       (unsigned long long)((clock_mono_ns() - hc->t_start) /
+				    1000000));
 	netstack_tcp_close(hc->c);
 	h->finished++;
 	print_stats(h);
@@ -450,6 +511,7 @@ static void hc_connected(void *ctx, struct netstack_tcp *c)
 	struct hconn *hc = ctx;
 	struct netstack_tcp_info info;
 
+	hc->t_start = clock_mono_ns();
 	netstack_tcp_get_info(c, &info);
 	hc->snd_ws = info.snd_wscale;
 	hc->rcv_ws = info.rcv_wscale;
@@ -505,7 +567,11 @@ static enum netstack_accept svc_syn(void *ctx, struct netstack_listener *l,
 				    struct netstack_tcp *c)
 {
 	struct service *svc = ctx;
-	struct hconn *hc = hconn_new(the_harness, c, svc->mode, svc->bytes);
+	/* A source of 0 bytes sends until the peer goes away. */
+	struct hconn *hc = hconn_new(the_harness, c, svc->mode,
+				     svc->mode == MODE_SOURCE && !svc->bytes
+					     ? UINT64_MAX
+					     : svc->bytes);
 
 	if (!hc)
 		return NETSTACK_REFUSE_RST;
@@ -536,7 +602,7 @@ static void on_tick(struct loop *loop, void *arg)
 
 	struct hconn *hc, *next;
 
-	netstack_set_clock(h->st, clock_mono_ns());
+	release(h);
 	netstack_tick(h->st);
 	/* Paused sinks resume reading here once their pause is over. */
 	for (hc = h->conns; hc; hc = next) {
@@ -552,6 +618,7 @@ static void on_idle(struct loop *loop, void *arg)
 
 	netstack_set_clock(h->st, clock_mono_ns());
 	netstack_flush(h->st);
+	release(h);
 }
 
 /* SIGTERM/SIGINT through a pipe: the crypto layer may run threads that
@@ -617,8 +684,9 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"Usage: %s netstack-harness --tun NAME --addr IP [--addr IP6]\n"
-		"  [--mtu N] [--loss PCT] [--reorder PCT] [--seed N]\n"
-		"  [--no-sack] [--no-wscale] [--no-ts] [--newreno]\n"
+		"  [--mtu N] [--loss PCT] [--reorder PCT] [--delay-ms MS]\n"
+		"  [--seed N] [--relay TUN2]\n"
+		"  [--no-sack] [--no-wscale] [--no-ts] [--cc cubic|newreno|bbr]\n"
 		"  [--rbuf-max BYTES] [--sbuf-max BYTES]\n"
 		"  [--sink PORT] [--source PORT:BYTES] [--echo PORT]\n"
 		"  [--sink-pause PORT --pause-after BYTES --pause-ms MS]\n"
@@ -654,7 +722,7 @@ int cmd_netstack_harness(int argc, char *argv[])
 		{ "no-sack", no_argument, NULL, 1 },
 		{ "no-wscale", no_argument, NULL, 2 },
 		{ "no-ts", no_argument, NULL, 3 },
-		{ "newreno", no_argument, NULL, 4 },
+		{ "cc", required_argument, NULL, 4 },
 		{ "rbuf-max", required_argument, NULL, 5 },
 		{ "sbuf-max", required_argument, NULL, 6 },
 		{ "sink", required_argument, NULL, 7 },
@@ -667,21 +735,26 @@ int cmd_netstack_harness(int argc, char *argv[])
 		{ "count", required_argument, NULL, 14 },
 		{ "exit-after", required_argument, NULL, 15 },
 		{ "sink-pause", required_argument, NULL, 16 },
+		{ "delay-ms", required_argument, NULL, 17 },
+		{ "relay", required_argument, NULL, 18 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct netstack_config cfg;
-	struct harness h = { .tun_fd = -1, .sig_fd = -1 };
-	const char *tun = NULL;
+	struct harness *h = calloc(1, sizeof(*h));
+	const char *tun = NULL, *relay = NULL;
 	struct netstack_addr a;
 	struct sigaction sa;
 	unsigned i;
 	int opt, ret = 1;
 	char *p;
 
+	if (!h)
+		return 1;
+	h->tun_fd = h->sig_fd = h->relay_fd = -1;
 	netstack_config_default(&cfg);
-	h.rng = 0x9e3779b97f4a7c15ull;
-	h.connect_count = 1;
+	h->rng = 0x9e3779b97f4a7c15ull;
+	h->connect_count = 1;
 	while ((opt = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
@@ -692,7 +765,7 @@ int cmd_netstack_harness(int argc, char *argv[])
 				fprintf(stderr, "bad address %s\n", optarg);
 				return 1;
 			}
-			if (!h.st) {
+			if (!h->st) {
 				/* addresses wait for the stack */
 			}
 			break;
@@ -700,13 +773,13 @@ int cmd_netstack_harness(int argc, char *argv[])
 			cfg.mtu = (unsigned)atoi(optarg);
 			break;
 		case 'l':
-			h.loss_ppm = (uint32_t)(strtod(optarg, NULL) * 10000);
+			h->loss_ppm = (uint32_t)(strtod(optarg, NULL) * 10000);
 			break;
 		case 'r':
-			h.reorder_ppm = (uint32_t)(strtod(optarg, NULL) * 10000);
+			h->reorder_ppm = (uint32_t)(strtod(optarg, NULL) * 10000);
 			break;
 		case 'S':
-			h.rng = strtoull(optarg, NULL, 0) | 1;
+			h->rng = strtoull(optarg, NULL, 0) | 1;
 			break;
 		case 1:
 			cfg.no_sack = true;
@@ -718,7 +791,16 @@ int cmd_netstack_harness(int argc, char *argv[])
 			cfg.no_timestamps = true;
 			break;
 		case 4:
-			cfg.cc = NETSTACK_CC_NEWRENO;
+			if (!strcmp(optarg, "newreno"))
+				cfg.cc = NETSTACK_CC_NEWRENO;
+			else if (!strcmp(optarg, "bbr"))
+				cfg.cc = NETSTACK_CC_BBR;
+			else if (!strcmp(optarg, "cubic"))
+				cfg.cc = NETSTACK_CC_CUBIC;
+			else {
+				usage();
+				return 1;
+			}
 			break;
 		case 5:
 			cfg.tcp_rbuf_max = strtoull(optarg, NULL, 0);
@@ -729,7 +811,7 @@ int cmd_netstack_harness(int argc, char *argv[])
 		case 7:
 		case 8:
 		case 9:
-			if (add_service(&h, opt == 7   ? MODE_SINK
+			if (add_service(h, opt == 7   ? MODE_SINK
 					    : opt == 8 ? MODE_SOURCE
 						   : MODE_ECHO,
 					optarg)) {
@@ -738,17 +820,17 @@ int cmd_netstack_harness(int argc, char *argv[])
 			}
 			break;
 		case 10:
-			h.pause_after = strtoull(optarg, NULL, 0);
+			h->pause_after = strtoull(optarg, NULL, 0);
 			break;
 		case 11:
-			h.pause_ms = strtoull(optarg, NULL, 0);
+			h->pause_ms = strtoull(optarg, NULL, 0);
 			break;
 		case 12:
-			if (add_service(&h, MODE_ECHO, optarg)) {
+			if (add_service(h, MODE_ECHO, optarg)) {
 				usage();
 				return 1;
 			}
-			h.svc[h.nsvc - 1].bytes = UINT64_MAX; /* marks UDP */
+			h->svc[h->nsvc - 1].bytes = UINT64_MAX; /* marks UDP */
 			break;
 		case 13:
 			p = strrchr(optarg, ':');
@@ -757,27 +839,34 @@ int cmd_netstack_harness(int argc, char *argv[])
 				return 1;
 			}
 			*p = '\0';
-			if (parse_endpoint(optarg, &h.connect_to)) {
+			if (parse_endpoint(optarg, &h->connect_to)) {
 				usage();
 				return 1;
 			}
-			h.connect_bytes = strtoull(p + 1, NULL, 0);
+			h->connect_bytes = strtoull(p + 1, NULL, 0);
 			break;
 		case 14:
-			h.connect_count = (unsigned)atoi(optarg);
+			h->connect_count = (unsigned)atoi(optarg);
 			break;
 		case 15:
-			h.exit_after = (unsigned)atoi(optarg);
+			h->exit_after = (unsigned)atoi(optarg);
 			break;
 		case 16:
-			if (add_service(&h, MODE_SINK, optarg)) {
+			if (add_service(h, MODE_SINK, optarg)) {
 				usage();
 				return 1;
 			}
-			h.svc[h.nsvc - 1].pause = true;
+			h->svc[h->nsvc - 1].pause = true;
+			break;
+		case 17:
+			/* One way: half the round trip it adds. */
+			h->delay_ns = (uint64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 18:
+			relay = optarg;
 			break;
 		case 'v':
-			h.verbose = true;
+			h->verbose = true;
 			break;
 		default:
 			usage();
@@ -789,11 +878,11 @@ int cmd_netstack_harness(int argc, char *argv[])
 		return 1;
 	}
 	make_pattern();
-	the_harness = &h;
-	pktpool_init(&h.pool, POOL_BUFFERS);
-	h.st = netstack_new(&cfg, &harness_ops, &h, &h.pool);
-	h.loop = loop_new();
-	if (!h.st || !h.loop) {
+	the_harness = h;
+	pktpool_init(&h->pool, POOL_BUFFERS);
+	h->st = netstack_new(&cfg, &harness_ops, h, &h->pool);
+	h->loop = loop_new();
+	if (!h->st || !h->loop) {
 		fprintf(stderr, "out of memory\n");
 		goto out;
 	}
@@ -801,26 +890,35 @@ int cmd_netstack_harness(int argc, char *argv[])
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "v", opts, NULL)) != -1)
 		if (opt == 'a' && !parse_ip(optarg, &a))
-			netstack_add_addr(h.st, a.family, a.ip);
-	h.tun_fd = tun_attach(tun);
-	if (h.tun_fd < 0) {
-		fprintf(stderr, "TUN %s: %s\n", tun, strerror(-h.tun_fd));
+			netstack_add_addr(h->st, a.family, a.ip);
+	h->tun_fd = tun_attach(tun);
+	if (h->tun_fd < 0) {
+		fprintf(stderr, "TUN %s: %s\n", tun, strerror(-h->tun_fd));
 		goto out;
 	}
-	netstack_set_clock(h.st, clock_mono_ns());
-	for (i = 0; i < h.nsvc; ++i) {
+	if (relay) {
+		/* Relay mode: TUN to TUN through the path, no stack. */
+		h->relay_fd = tun_attach(relay);
+		if (h->relay_fd < 0) {
+			fprintf(stderr, "TUN %s: %s\n", relay,
+				strerror(-h->relay_fd));
+			goto out;
+		}
+	}
+	netstack_set_clock(h->st, clock_mono_ns());
+	for (i = 0; i < h->nsvc; ++i) {
 		struct netstack_addr any = { .family = AF_UNSPEC };
 
-		any.port = h.svc[i].port;
-		if (h.svc[i].bytes == UINT64_MAX) {
-			ret = netstack_udp_open(h.st, &any, 0, &udp_echo_ops,
-						&h, &h.udp_echo);
+		any.port = h->svc[i].port;
+		if (h->svc[i].bytes == UINT64_MAX) {
+			ret = netstack_udp_open(h->st, &any, 0, &udp_echo_ops,
+						h, &h->udp_echo);
 		} else {
-			ret = netstack_tcp_listen(h.st, &any, 0, &svc_ops,
-						  &h.svc[i], &h.svc[i].l);
+			ret = netstack_tcp_listen(h->st, &any, 0, &svc_ops,
+						  &h->svc[i], &h->svc[i].l);
 		}
 		if (ret) {
-			fprintf(stderr, "listen %u: %s\n", h.svc[i].port,
+			fprintf(stderr, "listen %u: %s\n", h->svc[i].port,
 				strerror(-ret));
 			ret = 1;
 			goto out;
@@ -835,18 +933,20 @@ int cmd_netstack_harness(int argc, char *argv[])
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	h.sig_fd = sig_pipe[0];
-	loop_add(h.loop, h.sig_fd, LOOP_READ, on_signal, &h);
-	loop_add(h.loop, h.tun_fd, LOOP_READ, on_tun, &h);
-	loop_set_tick(h.loop, 1, on_tick, &h);
-	loop_set_idle(h.loop, on_idle, &h);
-	if (h.connect_to.family) {
-		for (i = 0; i < h.connect_count; ++i) {
+	h->sig_fd = sig_pipe[0];
+	loop_add(h->loop, h->sig_fd, LOOP_READ, on_signal, h);
+	loop_add(h->loop, h->tun_fd, LOOP_READ, on_tun, h);
+	if (h->relay_fd >= 0)
+		loop_add(h->loop, h->relay_fd, LOOP_READ, on_relay_tun, h);
+	loop_set_tick(h->loop, 1, on_tick, h);
+	loop_set_idle(h->loop, on_idle, h);
+	if (h->connect_to.family) {
+		for (i = 0; i < h->connect_count; ++i) {
 			struct netstack_tcp *c;
-			struct hconn *hc = hconn_new(&h, NULL, MODE_CONNECT,
-						     h.connect_bytes);
+			struct hconn *hc = hconn_new(h, NULL, MODE_CONNECT,
+						     h->connect_bytes);
 
-			ret = netstack_tcp_connect(h.st, NULL, &h.connect_to,
+			ret = netstack_tcp_connect(h->st, NULL, &h->connect_to,
 						   &hconn_ops, hc, &c);
 			if (ret) {
 				fprintf(stderr, "connect: %s\n",
@@ -859,22 +959,32 @@ int cmd_netstack_harness(int argc, char *argv[])
 	}
 	printf("READY\n");
 	fflush(stdout);
-	ret = loop_run(h.loop) ? 1 : 0;
-	print_stats(&h);
+	ret = loop_run(h->loop) ? 1 : 0;
+	print_stats(h);
 out:
-	while (h.conns)
-		hconn_free(h.conns);
-	if (h.st)
-		netstack_free(h.st);
-	if (h.loop)
-		loop_free(h.loop);
-	if (h.tun_fd >= 0)
-		close(h.tun_fd);
+	while (h->conns)
+		hconn_free(h->conns);
+	if (h->st)
+		netstack_free(h->st);
+	if (h->loop)
+		loop_free(h->loop);
+	if (h->tun_fd >= 0)
+		close(h->tun_fd);
+	if (h->relay_fd >= 0)
+		close(h->relay_fd);
+	for (i = 0; i < 2; ++i) {
+		pktpool_put(&h->pool, h->held[i]);
+		while (h->dq[i].head != h->dq[i].tail) {
+			pktpool_put(&h->pool, h->dq[i].ring[h->dq[i].head].pb);
+			h->dq[i].head = (h->dq[i].head + 1) % DELAY_SLOTS;
+		}
+	}
 	if (sig_pipe[0] >= 0) {
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
 	}
-	pktpool_destroy(&h.pool);
+	pktpool_destroy(&h->pool);
 	free(pattern);
+	free(h);
 	return ret;
 }

@@ -67,6 +67,10 @@ const char *netstack_addr_str(const struct netstack_addr *a, char *buf,
 enum netstack_cc {
 	NETSTACK_CC_CUBIC,
 	NETSTACK_CC_NEWRENO,
+	/* Model-based, after BBR: paces the window to the measured
+	 * bottleneck bandwidth and minimum RTT, and does not back off on
+	 * random loss (lossy tunnels). */
+	NETSTACK_CC_BBR,
 };
 
 struct netstack_config {
@@ -86,8 +90,9 @@ struct netstack_config {
 };
 
 /* Defaults: mtu 1420, mem_limit 256 MiB, buffers 64 KiB growing to 32 MiB,
- * CUBIC, 65536 connections, backlog 1024, keepalive 7200 s / 75 s / 9,
- * TIME-WAIT 60 s. */
+ * NETSTACK_CC_BBR (tunnels lose packets that no queue dropped: a loss-based
+ * window collapses at 1% loss), 65536 connections, backlog 1024, keepalive
+ * 7200 s / 75 s / 9, TIME-WAIT 60 s. */
 void netstack_config_default(struct netstack_config *cfg);
 
 struct netstack_ops {
@@ -136,6 +141,7 @@ struct netstack_stats {
 	uint64_t udp_in, udp_out, udp_no_port;
 	uint64_t tcp_in, tcp_out, tcp_retransmits, tcp_fast_retransmits;
 	uint64_t tcp_rto_expired, tcp_ooo_segments, tcp_dup_segments;
+	uint64_t tcp_lost_retransmits;
 	uint64_t tcp_sack_blocks_in, tcp_rst_sent, tcp_rst_in;
 	uint64_t tcp_zero_window_sent, tcp_persist_probes;
 	uint64_t tcp_keepalive_probes, tcp_syn_refused, tcp_syn_dropped;

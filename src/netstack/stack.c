@@ -19,7 +19,7 @@ void netstack_config_default(struct netstack_config *cfg)
 	cfg->tcp_rbuf_max = 32u << 20;
 	cfg->tcp_sbuf_max = 32u << 20;
 	cfg->tcp_buf_initial = 64u << 10;
-	cfg->cc = NETSTACK_CC_CUBIC;
+	cfg->cc = NETSTACK_CC_BBR;
 	cfg->max_conns = 65536;
 	cfg->syn_backlog = 1024;
 	cfg->keepalive_idle_ms = 7200 * 1000;

@@ -144,6 +144,10 @@ struct tcp_buf {
 	uint32_t max;     /* autotuned limit on len */
 };
 
+enum {
+	BBR_BW_ROUNDS = 10,         /* max-filter window for bandwidth */
+};
+
 struct tcp_cc {
 	uint32_t cwnd, ssthresh;    /* bytes */
 	double cnt;                 /* fractional growth carried over */
@@ -151,6 +155,14 @@ struct tcp_cc {
 	uint32_t w_max, origin, w_est;
 	uint64_t epoch;
 	double k;                   /* seconds */
+	/* Model-based (tcp_bbr.c): delivery rate per round trip, min RTT. */
+	uint64_t delivered;         /* bytes ACKed or SACKed, ever */
+	uint64_t round_delivered, round_time, min_rtt_time, probe_rtt_end;
+	uint32_t round_end;         /* a round ends when snd_una passes it */
+	uint32_t min_rtt_us, full_bw;
+	uint32_t bw[BBR_BW_ROUNDS]; /* bytes per second, one per round */
+	uint8_t mode, full_cnt, bw_idx;
+	bool round_started;
 };
 
 enum tcp_timer_kind {
@@ -235,7 +247,10 @@ struct netstack_tcp {
 	struct tcp_cc cc;
 	struct seq_ranges sacked;
 	uint32_t sacked_bytes;
+	uint32_t newly_sacked;       /* by the ACK being processed */
 	uint32_t recovery_point, high_rxt, lost_mark;
+	uint32_t rxt_mark;           /* snd_nxt when this pass of
+					retransmissions began */
 
 	uint64_t timers[TT_COUNT];    /* deadlines in ns, 0 = off */
 	uint64_t last_rcv_time;
@@ -376,6 +391,16 @@ void tcp_cc_on_ack(struct netstack_tcp *c, uint32_t acked);
 void tcp_cc_on_loss(struct netstack_tcp *c);
 void tcp_cc_on_rto(struct netstack_tcp *c);
 void tcp_cc_after_idle(struct netstack_tcp *c);
+/* An RTT sample (us) for models that use one. */
+void tcp_cc_rtt(struct netstack_tcp *c, uint32_t rtt_us);
+/* Every ACK, after the scoreboard update: newly delivered bytes. */
+void tcp_cc_delivered(struct netstack_tcp *c, uint32_t bytes);
+
+/* tcp_bbr.c */
+void tcp_bbr_init(struct netstack_tcp *c);
+void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes);
+void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us);
+void tcp_bbr_on_rto(struct netstack_tcp *c);
 
 /* tcp_sack.c */
 void seq_ranges_free(struct seq_ranges *s);

@@ -38,6 +38,20 @@ void tcp_cc_init(struct netstack_tcp *c)
 	c->cc.cnt = 0;
 	c->cc.w_max = 0;
 	c->cc.epoch = 0;
+	if (c->st->cfg.cc == NETSTACK_CC_BBR)
+		tcp_bbr_init(c);
+}
+
+void tcp_cc_rtt(struct netstack_tcp *c, uint32_t rtt_us)
+{
+	if (c->st->cfg.cc == NETSTACK_CC_BBR)
+		tcp_bbr_rtt(c, rtt_us);
+}
+
+void tcp_cc_delivered(struct netstack_tcp *c, uint32_t bytes)
+{
+	if (c->st->cfg.cc == NETSTACK_CC_BBR)
+		tcp_bbr_delivered(c, bytes);
 }
 
 static void cubic_avoid(struct netstack_tcp *c, uint32_t acked)
@@ -100,7 +114,8 @@ void tcp_cc_on_ack(struct netstack_tcp *c, uint32_t acked)
 	struct tcp_cc *cc = &c->cc;
 	uint32_t limit = (uint32_t)(c->st->cfg.tcp_sbuf_max * 2);
 
-	if (!c->cwnd_limited || c->in_recovery)
+	if (!c->cwnd_limited || c->in_recovery ||
+	    c->st->cfg.cc == NETSTACK_CC_BBR)
 		return;
 	if (cc->cwnd < cc->ssthresh) {
 		/* Slow start (RFC 5681 3.1 with appropriate byte counting). */
@@ -143,12 +158,18 @@ static void reduce(struct netstack_tcp *c)
 
 void tcp_cc_on_loss(struct netstack_tcp *c)
 {
+	if (c->st->cfg.cc == NETSTACK_CC_BBR)
+		return; /* loss is not the model's congestion signal */
 	reduce(c);
 	c->cc.cwnd = c->cc.ssthresh;
 }
 
 void tcp_cc_on_rto(struct netstack_tcp *c)
 {
+	if (c->st->cfg.cc == NETSTACK_CC_BBR) {
+		tcp_bbr_on_rto(c);
+		return;
+	}
 	/* Only the first timeout of a series lowers ssthresh (RFC 5681). */
 	if (c->rexmt_count <= 1)
 		reduce(c);

@@ -303,6 +303,8 @@ static void fix_marks(struct netstack_tcp *c)
 		c->high_rxt = c->snd_una;
 	if (SEQ_LT(c->recovery_point, c->snd_una))
 		c->recovery_point = c->snd_una;
+	if (SEQ_LT(c->rxt_mark, c->snd_una))
+		c->rxt_mark = c->snd_una;
 }
 
 static uint32_t fin_seq(const struct netstack_tcp *c)
@@ -314,7 +316,7 @@ static uint32_t fin_seq(const struct netstack_tcp *c)
 static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 {
 	struct netstack *st = c->st;
-	uint32_t ack = seg->ack, acked, n, lost_high;
+	uint32_t ack = seg->ack, acked, n, lost_high, delivered;
 	bool win_changed = false;
 
 	if (SEQ_LT(c->snd_wl1, seg->seq) ||
@@ -329,10 +331,13 @@ static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 			tcp_timer_clear(c, TT_REXMT);
 		}
 	}
+	c->newly_sacked = 0;
 	if (c->sack_ok && seg->opt.nsack)
 		tcp_sack_update(c, &seg->opt);
+	delivered = c->newly_sacked;
 	if (SEQ_GT(ack, c->snd_una)) {
 		acked = ack - c->snd_una;
+		delivered += acked;
 		if (SEQ_GT(ack, c->sbuf_seq)) {
 			n = ack - c->sbuf_seq;
 			if (n > c->sbuf.len)
@@ -345,7 +350,10 @@ static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 		}
 		c->snd_una = ack;
 		if (c->sacked.n) {
-			c->sacked_bytes -= seq_ranges_trim(&c->sacked, ack);
+			/* SACKed before: delivered then, not now. */
+			n = seq_ranges_trim(&c->sacked, ack);
+			c->sacked_bytes -= n;
+			delivered -= n < delivered ? n : delivered;
 			if (!c->sacked.n)
 				c->sacked_bytes = 0;
 		}
@@ -411,6 +419,21 @@ static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 		   c->snd_nxt != c->snd_una && !win_changed) {
 		if (c->dupacks < 255)
 			c->dupacks++;
+	}
+	if (delivered)
+		tcp_cc_delivered(c, delivered);
+	/* Lost retransmissions: data sent after this pass of
+	 * retransmissions began has been SACKed DupThresh segments deep,
+	 * yet holes we retransmitted are still open. Their retransmissions
+	 * were lost too: start the pass again (after RACK, RFC 8985). */
+	if (c->sacked.n && SEQ_GT(c->high_rxt, c->snd_una) &&
+	    SEQ_GEQ(c->sacked.r[c->sacked.n - 1].end,
+		    c->rxt_mark + TCP_DUPTHRESH * c->mss) &&
+	    seq_ranges_covered(&c->sacked, c->snd_una, c->high_rxt) <
+		    c->high_rxt - c->snd_una) {
+		c->high_rxt = c->snd_una;
+		c->rxt_mark = c->snd_nxt;
+		st->stats.tcp_lost_retransmits++;
 	}
 	/* Loss detection: DupThresh duplicate ACKs or SACKed data above an
 	 * unacknowledged segment (RFC 6675 5 (4)), once per window. */

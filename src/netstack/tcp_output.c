@@ -376,6 +376,8 @@ void tcp_output(struct netstack_tcp *c)
 		/* NextSeg rule 1: a lost hole above HighRxt. */
 		if (room >= seg &&
 		    tcp_sack_next_hole(c, c->high_rxt, seg, &start, &len)) {
+			if (c->high_rxt == c->snd_una)
+				c->rxt_mark = c->snd_nxt; /* a new pass */
 			if (!send_range(c, start, len))
 				break;
 			c->high_rxt = start + len;

@@ -120,8 +120,10 @@ void tcp_sack_update(struct netstack_tcp *c, const struct tcp_opts *o)
 			start = c->snd_una;
 		c->st->stats.tcp_sack_blocks_in++;
 		added = seq_ranges_add(&c->sacked, start, end);
-		if (added > 0)
+		if (added > 0) {
 			c->sacked_bytes += (uint32_t)added;
+			c->newly_sacked += (uint32_t)added;
+		}
 	}
 }
 

@@ -145,6 +145,7 @@ void tcp_rtt_sample(struct netstack_tcp *c, uint32_t r)
 	k = 4 * c->rttvar_us;
 	if (k < 1000)
 		k = 1000; /* clock granularity G: the 1 ms timestamp tick */
+	tcp_cc_rtt(c, r);
 	rto_us = c->srtt_us + k;
 	c->rto_ms = rto_us / 1000;
 	if (c->rto_ms < TCP_RTO_MIN_MS)

@@ -55,10 +55,14 @@ def ss_line(host, port):
     return " ".join(r.stdout.split())
 
 
-def send_stream(sock, total, h, ss_at=None, host=None, port=None):
+def send_stream(sock, total, h, ss_at=None, host=None, port=None,
+                seconds=0.0):
     sent = 0
     ss = None
-    for chunk in stream_chunks(total):
+    end = time.time() + seconds if seconds else None
+    for chunk in stream_chunks(total if not seconds else 1 << 60):
+        if end and time.time() >= end:
+            break
         sock.sendall(chunk)
         h.update(chunk)
         sent += len(chunk)
@@ -67,10 +71,11 @@ def send_stream(sock, total, h, ss_at=None, host=None, port=None):
     return sent, ss
 
 
-def read_all(sock, h, pause_after=0, pause_s=0.0):
+def read_all(sock, h, pause_after=0, pause_s=0.0, seconds=0.0):
     n = 0
     paused = False
-    while True:
+    end = time.time() + seconds if seconds else None
+    while not end or time.time() < end:
         d = sock.recv(1 << 20)
         if not d:
             return n
@@ -79,6 +84,7 @@ def read_all(sock, h, pause_after=0, pause_s=0.0):
         if pause_after and not paused and n >= pause_after:
             paused = True
             time.sleep(pause_s)
+    return n
 
 
 def connect(host, port, rcvbuf=0, timeout=30):
@@ -103,7 +109,7 @@ def cmd_send(a):
     t = threading.Thread(target=reader)
     t.start()
     sent, ss = send_stream(s, a.bytes, tx, ss_at=min(a.bytes, 4 << 20),
-                           host=a.host, port=a.port)
+                           host=a.host, port=a.port, seconds=a.seconds)
     s.shutdown(socket.SHUT_WR)
     t.join()
     s.close()
@@ -115,8 +121,11 @@ def cmd_recv(a):
     """Read until EOF (optionally pausing), then optionally send and close."""
     s = connect(a.host, a.port, rcvbuf=a.rcvbuf)
     rx = hashlib.sha256()
-    n = read_all(s, rx, a.pause_after, a.pause_s)
-    out(rx_bytes=n, rx_sha256=rx.hexdigest())
+    t0 = time.time()
+    n = read_all(s, rx, a.pause_after, a.pause_s, a.seconds)
+    dt = time.time() - t0
+    out(rx_bytes=n, rx_sha256=rx.hexdigest(), ms=int(dt * 1000),
+        mbps=f"{n * 8 / dt / 1e6:.1f}")
     if a.send_after_eof:
         tx = hashlib.sha256()
         sent, _ = send_stream(s, a.send_after_eof, tx)
@@ -237,6 +246,26 @@ def cmd_serve(a):
             rx_sha256=rx.hexdigest())
 
 
+def cmd_sinkserve(a):
+    """Accept one connection, read it to EOF, report the rate."""
+    fam = socket.AF_INET6 if a.v6 else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("::" if a.v6 else "0.0.0.0", a.port))
+    ls.listen(8)
+    print("LISTENING=1", flush=True)
+    s, _ = ls.accept()
+    t0 = time.time()
+    n = 0
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        n += len(d)
+    dt = time.time() - t0
+    out(rx_bytes=n, ms=int(dt * 1000), mbps=f"{n * 8 / dt / 1e6:.1f}")
+
+
 def cmd_sha(a):
     """The SHA-256 of the first BYTES of the stream."""
     h = hashlib.sha256()
@@ -253,6 +282,7 @@ def main():
         q.add_argument("host")
         q.add_argument("port", type=int)
         q.add_argument("bytes", type=int)
+        q.add_argument("--seconds", type=float, default=0)
     q = sub.add_parser("recv")
     q.add_argument("host")
     q.add_argument("port", type=int)
@@ -260,6 +290,7 @@ def main():
     q.add_argument("--pause-s", type=float, default=0)
     q.add_argument("--rcvbuf", type=int, default=0)
     q.add_argument("--send-after-eof", type=int, default=0)
+    q.add_argument("--seconds", type=float, default=0)
     for name in ("refused", "udp"):
         q = sub.add_parser(name)
         q.add_argument("host")
@@ -273,6 +304,9 @@ def main():
     q.add_argument("port", type=int)
     q.add_argument("bytes", type=int)
     q.add_argument("--count", type=int, default=1)
+    q.add_argument("--v6", action="store_true")
+    q = sub.add_parser("sinkserve")
+    q.add_argument("port", type=int)
     q.add_argument("--v6", action="store_true")
     q = sub.add_parser("sha")
     q.add_argument("bytes", type=int)

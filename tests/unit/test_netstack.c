@@ -166,12 +166,18 @@ static void test_sack_scoreboard(void)
 
 static void test_cubic_growth(void)
 {
-	struct netstack *st = netstack_new(NULL, &sim_ops, NULL, NULL);
-	struct netstack_tcp *c = bare_conn(st);
+	struct netstack_config cfg;
+	struct netstack *st;
+	struct netstack_tcp *c;
 	uint64_t t0;
 	double k;
 	int rtt;
 
+	netstack_config_default(&cfg);
+	cfg.cc = NETSTACK_CC_CUBIC;
+	st = netstack_new(&cfg, &sim_ops, NULL, NULL);
+	REQUIRE(st);
+	c = bare_conn(st);
 	netstack_set_clock(st, 1000 * SIM_SEC);
 	c->srtt_us = 100000;
 	c->cwnd_limited = true;

@@ -1,0 +1,163 @@
+/* A model-based congestion window after BBR (Cardwell et al., ACM Queue
+ * 2016; draft-cardwell-iccrg-bbr-congestion-control): the window follows
+ * twice the path's bandwidth-delay product, with the bandwidth taken as the
+ * largest delivery rate over the last ten round trips and the delay as the
+ * minimum RTT over ten seconds. Random loss does not shrink it, which is
+ * what a lossy tunnel needs; a queue it builds is bounded by one BDP and
+ * drained every ten seconds (PROBE_RTT). No pacing: the ACK clock and the
+ * per-call burst limit space the segments. */
+#include "netstack/stack.h"
+
+enum bbr_mode {
+	BBR_STARTUP,
+	BBR_PROBE_BW,
+	BBR_PROBE_RTT,
+};
+
+#define BBR_CWND_GAIN 2
+#define BBR_FULL_BW_THRESH 1.25
+#define BBR_FULL_BW_ROUNDS 3
+#define BBR_MIN_RTT_WIN_NS (10 * NS_PER_SEC)
+#define BBR_PROBE_RTT_NS (200 * NS_PER_MS)
+#define BBR_MIN_CWND_SEGS 4
+
+void tcp_bbr_init(struct netstack_tcp *c)
+{
+	struct tcp_cc *cc = &c->cc;
+
+	cc->mode = BBR_STARTUP;
+	cc->round_end = c->snd_nxt;
+	cc->round_time = c->st->now;
+	cc->round_delivered = cc->delivered;
+	cc->min_rtt_time = c->st->now;
+}
+
+static uint32_t max_bw(const struct tcp_cc *cc)
+{
+	uint32_t m = 0;
+	int i;
+
+	for (i = 0; i < BBR_BW_ROUNDS; ++i)
+		if (cc->bw[i] > m)
+			m = cc->bw[i];
+	return m;
+}
+
+/* gain * bandwidth * min RTT, at least a few segments. */
+static uint32_t target(const struct netstack_tcp *c, double gain)
+{
+	const struct tcp_cc *cc = &c->cc;
+	uint64_t bdp;
+	uint32_t floor_ = BBR_MIN_CWND_SEGS * c->mss;
+
+	if (!cc->min_rtt_us || !max_bw(cc))
+		return TCP_INIT_CWND * c->mss;
+	bdp = (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
+	bdp = (uint64_t)(bdp * gain) + 3ull * c->mss;
+	if (bdp > (uint64_t)c->st->cfg.tcp_sbuf_max * 2)
+		bdp = (uint64_t)c->st->cfg.tcp_sbuf_max * 2;
+	return bdp < floor_ ? floor_ : (uint32_t)bdp;
+}
+
+void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us)
+{
+	struct tcp_cc *cc = &c->cc;
+
+	if (!cc->min_rtt_us || rtt_us <= cc->min_rtt_us ||
+	    c->st->now - cc->min_rtt_time > BBR_MIN_RTT_WIN_NS) {
+		/* An expired minimum is replaced in PROBE_RTT below; keep
+		 * the old one until then unless this sample is lower. */
+		if (!cc->min_rtt_us || rtt_us <= cc->min_rtt_us ||
+		    cc->mode == BBR_PROBE_RTT) {
+			cc->min_rtt_us = rtt_us;
+			cc->min_rtt_time = c->st->now;
+		}
+	}
+}
+
+static void round_end(struct netstack_tcp *c)
+{
+	struct tcp_cc *cc = &c->cc;
+	uint64_t dt = c->st->now - cc->round_time;
+	uint64_t bytes = cc->delivered - cc->round_delivered;
+	uint32_t bw, m;
+
+	if (dt > 0 && bytes > 0) {
+		bw = (uint32_t)(bytes * NS_PER_SEC / dt > UINT32_MAX
+					? UINT32_MAX
+					: bytes * NS_PER_SEC / dt);
+		/* A round that was not cwnd-limited says little about the
+		 * path: only let it raise the estimate. */
+		if (c->cwnd_limited || bw > cc->bw[cc->bw_idx]) {
+			cc->bw_idx = (cc->bw_idx + 1) % BBR_BW_ROUNDS;
+			cc->bw[cc->bw_idx] = bw;
+		}
+	}
+	cc->round_end = c->snd_nxt;
+	cc->round_time = c->st->now;
+	cc->round_delivered = cc->delivered;
+	if (cc->mode == BBR_STARTUP) {
+		m = max_bw(cc);
+		if (m >= cc->full_bw * BBR_FULL_BW_THRESH) {
+			cc->full_bw = m;
+			cc->full_cnt = 0;
+		} else if (++cc->full_cnt >= BBR_FULL_BW_ROUNDS) {
+			/* The pipe is full: drain to the target at once. */
+			cc->mode = BBR_PROBE_BW;
+			if (cc->cwnd > target(c, BBR_CWND_GAIN))
+				cc->cwnd = target(c, BBR_CWND_GAIN);
+		}
+	}
+}
+
+void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
+{
+	struct tcp_cc *cc = &c->cc;
+	uint32_t t;
+
+	cc->delivered += bytes;
+	if (SEQ_GEQ(c->snd_una, cc->round_end))
+		round_end(c);
+	if (cc->mode != BBR_PROBE_RTT &&
+	    c->st->now - cc->min_rtt_time > BBR_MIN_RTT_WIN_NS &&
+	    cc->mode != BBR_STARTUP) {
+		/* Drain the queue to see the path's own RTT again. */
+		cc->mode = BBR_PROBE_RTT;
+		cc->probe_rtt_end = c->st->now + BBR_PROBE_RTT_NS;
+		cc->min_rtt_us = 0;
+	}
+	switch (cc->mode) {
+	case BBR_PROBE_RTT:
+		cc->cwnd = BBR_MIN_CWND_SEGS * c->mss;
+		if (c->st->now >= cc->probe_rtt_end && cc->min_rtt_us) {
+			cc->mode = BBR_PROBE_BW;
+			cc->min_rtt_time = c->st->now;
+			cc->cwnd = target(c, BBR_CWND_GAIN);
+		}
+		return;
+	case BBR_STARTUP:
+		/* Exponential growth while the window is what limits. */
+		if (c->cwnd_limited)
+			cc->cwnd += bytes;
+		t = target(c, 2.89);
+		if (cc->cwnd < t && !c->cwnd_limited)
+			return;
+		break;
+	default:
+		t = target(c, BBR_CWND_GAIN);
+		if (cc->cwnd < t)
+			cc->cwnd = cc->cwnd + bytes < t ? cc->cwnd + bytes : t;
+		else
+			cc->cwnd = t;
+		break;
+	}
+	if (cc->cwnd < BBR_MIN_CWND_SEGS * c->mss)
+		cc->cwnd = BBR_MIN_CWND_SEGS * c->mss;
+}
+
+void tcp_bbr_on_rto(struct netstack_tcp *c)
+{
+	/* Everything in flight is presumed lost: start over from one
+	 * segment and grow back to the model's window. */
+	c->cc.cwnd = c->mss;
+}
