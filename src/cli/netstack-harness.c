@@ -92,6 +92,7 @@ struct harness {
 	uint32_t loss_ppm, reorder_ppm;
 	uint64_t rng;
 	struct pktbuf *held[2];       /* reordering: one packet held */
+	uint64_t held_at[2];
 	struct delay_queue dq[2];
 	uint64_t delay_ns;
 	int relay_fd;
@@ -168,7 +169,8 @@ static void print_stats(struct harness *h)
 
 	netstack_get_stats(h->st, &s);
 	printf("STATS tcp_in=%llu tcp_out=%llu retransmits=%llu "
-	       "lost_retransmits=%llu fast_recoveries=%llu rto=%llu ooo=%llu dup=%llu sack_in=%llu "
+	       "lost_retransmits=%llu tlp=%llu fast_recoveries=%llu rto=%llu "
+	       "ooo=%llu dup=%llu sack_in=%llu "
 	       "rst_sent=%llu zero_win_sent=%llu persist_probes=%llu "
 	       "conns=%llu time_wait=%llu opened=%llu closed=%llu "
 	       "mem_peak=%llu echo_replies=%llu unreach_sent=%llu "
@@ -177,6 +179,7 @@ static void print_stats(struct harness *h)
 	       (unsigned long long)s.tcp_in, (unsigned long long)s.tcp_out,
 	       (unsigned long long)s.tcp_retransmits,
 	       (unsigned long long)s.tcp_lost_retransmits,
+	       (unsigned long long)s.tcp_tail_loss_probes,
 	       (unsigned long long)s.tcp_fast_retransmits,
 	       (unsigned long long)s.tcp_rto_expired,
 	       (unsigned long long)s.tcp_ooo_segments,
@@ -247,6 +250,14 @@ static void release(struct harness *h)
 	for (dir = 0; dir < 2; ++dir) {
 		struct delay_queue *q = &h->dq[dir];
 
+		/* A held packet goes after the next one, or after 1 ms. */
+		if (h->held[dir] && now - h->held_at[dir] > 1000000) {
+			struct pktbuf *pb = h->held[dir];
+
+			h->held[dir] = NULL;
+			deliver(h, dir, pb);
+		}
+
 		while (q->head != q->tail && q->ring[q->head].at <= now) {
 			struct pktbuf *pb = q->ring[q->head].pb;
 
@@ -269,6 +280,7 @@ static void path(struct harness *h, int dir, struct pktbuf *pb)
 	}
 	if (!h->held[dir] && chance(h, h->reorder_ppm)) {
 		h->held[dir] = pb;
+		h->held_at[dir] = clock_mono_ns();
 		h->reordered++;
 		return;
 	}

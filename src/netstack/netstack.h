@@ -141,7 +141,7 @@ struct netstack_stats {
 	uint64_t udp_in, udp_out, udp_no_port;
 	uint64_t tcp_in, tcp_out, tcp_retransmits, tcp_fast_retransmits;
 	uint64_t tcp_rto_expired, tcp_ooo_segments, tcp_dup_segments;
-	uint64_t tcp_lost_retransmits;
+	uint64_t tcp_lost_retransmits, tcp_tail_loss_probes;
 	uint64_t tcp_sack_blocks_in, tcp_rst_sent, tcp_rst_in;
 	uint64_t tcp_zero_window_sent, tcp_persist_probes;
 	uint64_t tcp_keepalive_probes, tcp_syn_refused, tcp_syn_dropped;

@@ -60,6 +60,8 @@ enum {
 	TCP_FIN_WAIT_2_MS = 60000,
 	TCP_DEFER_TIMEOUT_MS = 60000,
 	TCP_INIT_CWND = 10,          /* segments, RFC 6928 */
+	TCP_PTO_MIN_MS = 10,         /* tail loss probe floor (RFC 8985) */
+	TCP_PTO_DELACK_MS = 40,      /* added when one segment is out */
 	TCP_BURST_MAX = 128,         /* segments per output call */
 	TCP_EPHEMERAL_LO = 32768,
 	TCP_EPHEMERAL_HI = 65535,
@@ -213,7 +215,7 @@ struct netstack_tcp {
 	bool ack_now : 1, in_recovery : 1, persisting : 1;
 	bool want_writable : 1, keepalive : 1, nagle : 1;
 	bool cwnd_limited : 1, rtt_timing : 1, passive : 1;
-	bool closed_reported : 1;
+	bool closed_reported : 1, tlp_armed : 1;
 
 	int err;
 
@@ -362,6 +364,8 @@ void tcp_send_syn(struct netstack_tcp *c);
 /* Retransmits from snd_una (timeout), at most one segment. */
 void tcp_retransmit_first(struct netstack_tcp *c);
 void tcp_send_probe(struct netstack_tcp *c, bool keepalive);
+/* Tail loss probe: one new segment, or the last one again. */
+void tcp_send_tlp(struct netstack_tcp *c);
 /* Persist timeout: a segment into a small window, or a window probe. */
 void tcp_persist_send(struct netstack_tcp *c);
 void tcp_send_rst_for(struct netstack *st, const struct ip_info *in,

@@ -19,7 +19,7 @@ enum bbr_mode {
 #define BBR_FULL_BW_ROUNDS 3
 #define BBR_MIN_RTT_WIN_NS (10 * NS_PER_SEC)
 #define BBR_PROBE_RTT_NS (200 * NS_PER_MS)
-#define BBR_MIN_CWND_SEGS 4
+#define BBR_MIN_CWND_SEGS 8
 
 void tcp_bbr_init(struct netstack_tcp *c)
 {

@@ -379,7 +379,7 @@ static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 			tcp_cc_on_ack(c, acked);
 		}
 		if (c->snd_nxt != c->snd_una)
-			tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+			tcp_arm_rexmt(c);
 		else if (!c->persisting)
 			tcp_timer_clear(c, TT_REXMT);
 		/* Send buffer autotuning: room for two windows. */

@@ -326,6 +326,31 @@ void tcp_persist_send(struct netstack_tcp *c)
 	}
 }
 
+void tcp_send_tlp(struct netstack_tcp *c)
+{
+	uint32_t end = fin_seq(c), wnd_end = c->snd_una + c->snd_wnd, n;
+
+	/* New data if the window allows: it may fill the pipe and will
+	 * draw SACKs either way. */
+	n = SEQ_GT(end, c->snd_nxt) ? end - c->snd_nxt : 0;
+	if (n > c->mss)
+		n = c->mss;
+	if (n && SEQ_GEQ(wnd_end, c->snd_nxt + n) &&
+	    send_range(c, c->snd_nxt, n)) {
+		c->snd_nxt += n;
+		c->bytes_sent += n;
+		return;
+	}
+	/* Else the last segment again. */
+	n = c->snd_nxt - c->snd_una;
+	if (n > c->mss)
+		n = c->mss;
+	if (n && send_range(c, c->snd_nxt - n, n)) {
+		c->retransmits++;
+		c->st->stats.tcp_retransmits++;
+	}
+}
+
 void tcp_retransmit_first(struct netstack_tcp *c)
 {
 	uint32_t len = c->snd_nxt - c->snd_una;

@@ -178,6 +178,24 @@ void tcp_arm_rexmt(struct netstack_tcp *c)
 		tcp_timer_clear(c, TT_REXMT);
 		return;
 	}
+	/* RFC 8985 7.2: outside recovery, with an RTT estimate, probe the
+	 * tail after 2 * SRTT instead of waiting for the RTO. */
+	c->tlp_armed = false;
+	if (!c->in_recovery && c->srtt_us && !c->rexmt_count &&
+	    !SEQ_GT(c->lost_mark, c->snd_una) &&
+	    (c->state == NETSTACK_TCP_ESTABLISHED ||
+	     c->state == NETSTACK_TCP_CLOSE_WAIT)) {
+		t = 2ull * c->srtt_us * 1000 + 2 * NS_PER_MS;
+		if (c->snd_nxt - c->snd_una <= c->mss)
+			t += TCP_PTO_DELACK_MS * NS_PER_MS;
+		if (t < TCP_PTO_MIN_MS * NS_PER_MS)
+			t = TCP_PTO_MIN_MS * NS_PER_MS;
+		if (t < tcp_rto_ns(c)) {
+			c->tlp_armed = true;
+			tcp_timer_set(c, TT_REXMT, t);
+			return;
+		}
+	}
 	tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
 }
 
@@ -241,6 +259,14 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	}
 	if (c->snd_nxt == c->snd_una)
 		return;
+	if (c->tlp_armed) {
+		/* The probe; the RTO proper follows if it goes unanswered. */
+		c->tlp_armed = false;
+		st->stats.tcp_tail_loss_probes++;
+		tcp_send_tlp(c);
+		tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+		return;
+	}
 	if (++c->rexmt_count > TCP_DATA_RETRIES) {
 		tcp_send_rst(c);
 		tcp_set_closed(c, -ETIMEDOUT);

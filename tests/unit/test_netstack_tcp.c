@@ -268,11 +268,15 @@ static void test_rto_backoff(void)
 	p.cli.to_send = 1000;
 	app_pump(&p.cli);
 	sim_run(&p.sim, p.sim.now + 30 * SIM_SEC, NULL, NULL);
-	REQUIRE(nrexmt >= 6);
-	/* First RTO at the 200 ms floor (10 ms RTT), then doubling. */
-	CHECK(rexmt_times[1] - rexmt_times[0] >= 200 * SIM_MS);
-	CHECK(rexmt_times[1] - rexmt_times[0] < 260 * SIM_MS);
-	for (i = 2; i < 6; ++i) {
+	REQUIRE(nrexmt >= 7);
+	/* A tail loss probe after ~2 SRTT (+ the delayed-ACK allowance for
+	 * a single segment), then the RTO at the 200 ms floor (10 ms RTT),
+	 * then doubling (RFC 6298 5.5). */
+	CHECK(rexmt_times[1] - rexmt_times[0] >= 20 * SIM_MS);
+	CHECK(rexmt_times[1] - rexmt_times[0] < 100 * SIM_MS);
+	CHECK(rexmt_times[2] - rexmt_times[1] >= 200 * SIM_MS);
+	CHECK(rexmt_times[2] - rexmt_times[1] < 260 * SIM_MS);
+	for (i = 4; i < 7; ++i) {
 		uint64_t a = rexmt_times[i - 1] - rexmt_times[i - 2];
 		uint64_t b = rexmt_times[i] - rexmt_times[i - 1];
 
