@@ -150,6 +150,20 @@ enum {
 	BBR_BW_ROUNDS = 10,         /* max-filter window for bandwidth */
 };
 
+enum {
+	TCP_RXQ_LEN = 256,
+};
+
+/* Retransmissions in flight, oldest first: each range with snd_nxt at the
+ * time it went out. Data sent after it being SACKed DupThresh segments
+ * deep, while it is not, means it was lost again (after RACK, RFC 8985). */
+struct tcp_rxq {
+	struct {
+		uint32_t start, end, nxt;
+	} r[TCP_RXQ_LEN];
+	uint16_t head, len;
+};
+
 struct tcp_cc {
 	uint32_t cwnd, ssthresh;    /* bytes */
 	double cnt;                 /* fractional growth carried over */
@@ -251,8 +265,8 @@ struct netstack_tcp {
 	uint32_t sacked_bytes;
 	uint32_t newly_sacked;       /* by the ACK being processed */
 	uint32_t recovery_point, high_rxt, lost_mark;
-	uint32_t rxt_mark;           /* snd_nxt when this pass of
-					retransmissions began */
+	struct tcp_rxq *rxq;         /* retransmissions in flight */
+	struct seq_ranges again;     /* retransmissions found lost */
 
 	uint64_t timers[TT_COUNT];    /* deadlines in ns, 0 = off */
 	uint64_t last_rcv_time;
@@ -429,6 +443,12 @@ bool tcp_sack_next_hole(const struct netstack_tcp *c, uint32_t from,
 int tcp_sack_blocks(const struct netstack_tcp *c, struct seq_range *out,
 		    int max);
 void tcp_ooo_note(struct netstack_tcp *c, uint32_t seq);
+/* Sender: note a retransmission of [start, end). */
+void tcp_rxq_push(struct netstack_tcp *c, uint32_t start, uint32_t end);
+/* Sender, per ACK: retire delivered retransmissions, move lost ones to
+ * c->again. */
+void tcp_rxq_update(struct netstack_tcp *c);
+void tcp_rxq_reset(struct netstack_tcp *c);
 
 /* tcp_buf.c */
 void tcp_buf_init(struct tcp_buf *b, uint32_t max);

@@ -20,6 +20,10 @@ enum bbr_mode {
 #define BBR_MIN_RTT_WIN_NS (10 * NS_PER_SEC)
 #define BBR_PROBE_RTT_NS (200 * NS_PER_MS)
 #define BBR_MIN_CWND_SEGS 8
+/* Room for batching on top of the model (Linux adds three TSO bursts):
+ * the event loop takes packets in batches, so the RTT under load is longer
+ * than the minimum even without a queue on the path. */
+#define BBR_QUANTUM (64u << 10)
 
 void tcp_bbr_init(struct netstack_tcp *c)
 {
@@ -53,7 +57,7 @@ static uint32_t target(const struct netstack_tcp *c, double gain)
 	if (!cc->min_rtt_us || !max_bw(cc))
 		return TCP_INIT_CWND * c->mss;
 	bdp = (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
-	bdp = (uint64_t)(bdp * gain) + 3ull * c->mss;
+	bdp = (uint64_t)(bdp * gain) + BBR_QUANTUM;
 	if (bdp > (uint64_t)c->st->cfg.tcp_sbuf_max * 2)
 		bdp = (uint64_t)c->st->cfg.tcp_sbuf_max * 2;
 	return bdp < floor_ ? floor_ : (uint32_t)bdp;
@@ -82,6 +86,11 @@ static void round_end(struct netstack_tcp *c)
 	uint64_t bytes = cc->delivered - cc->round_delivered;
 	uint32_t bw, m;
 
+	/* A round is at least one RTT; shorter ones (a cumulative ACK
+	 * jumping over SACKed data, compressed ACKs) would overstate the
+	 * rate. */
+	if (dt < (uint64_t)cc->min_rtt_us * 1000)
+		dt = (uint64_t)cc->min_rtt_us * 1000;
 	if (dt > 0 && bytes > 0) {
 		bw = (uint32_t)(bytes * NS_PER_SEC / dt > UINT32_MAX
 					? UINT32_MAX
@@ -136,12 +145,14 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 		}
 		return;
 	case BBR_STARTUP:
-		/* Exponential growth while the window is what limits. */
-		if (c->cwnd_limited)
+		/* Exponential growth while the window is what limits, up to
+		 * 2.89 times the bandwidth-delay product seen so far (doubled:
+		 * our rate sample is the last round's average, which lags the
+		 * doubling window by half). */
+		t = target(c, 2 * 2.89);
+		if (c->cwnd_limited &&
+		    (cc->cwnd < t || cc->delivered < TCP_INIT_CWND * c->mss))
 			cc->cwnd += bytes;
-		t = target(c, 2.89);
-		if (cc->cwnd < t && !c->cwnd_limited)
-			return;
 		break;
 	default:
 		t = target(c, BBR_CWND_GAIN);

@@ -84,6 +84,8 @@ static void free_block(struct netstack_tcp *c)
 	tcp_buf_free(st, &c->rbuf);
 	seq_ranges_free(&c->ooo);
 	seq_ranges_free(&c->sacked);
+	seq_ranges_free(&c->again);
+	tcp_rxq_reset(c);
 	st->tcp.allocated--;
 	st->stats.tcp_conns_closed++;
 	free(c);
@@ -388,6 +390,8 @@ void tcp_set_closed(struct netstack_tcp *c, int err)
 	tcp_buf_free(st, &c->sbuf);
 	seq_ranges_free(&c->sacked);
 	seq_ranges_free(&c->ooo);
+	seq_ranges_free(&c->again);
+	tcp_rxq_reset(c);
 	if (err)
 		tcp_buf_free(st, &c->rbuf);
 	if (c->user_owned) {
@@ -409,6 +413,8 @@ void tcp_enter_time_wait(struct netstack_tcp *c)
 	tcp_buf_free(st, &c->sbuf);
 	seq_ranges_free(&c->sacked);
 	seq_ranges_free(&c->ooo);
+	seq_ranges_free(&c->again);
+	tcp_rxq_reset(c);
 	if (!c->tw_node.next) {
 		tcp_list_add_tail(&st->tcp.tw_list, &c->tw_node);
 		st->tcp.tw_count++;

@@ -303,8 +303,6 @@ static void fix_marks(struct netstack_tcp *c)
 		c->high_rxt = c->snd_una;
 	if (SEQ_LT(c->recovery_point, c->snd_una))
 		c->recovery_point = c->snd_una;
-	if (SEQ_LT(c->rxt_mark, c->snd_una))
-		c->rxt_mark = c->snd_una;
 }
 
 static uint32_t fin_seq(const struct netstack_tcp *c)
@@ -422,19 +420,8 @@ static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
 	}
 	if (delivered)
 		tcp_cc_delivered(c, delivered);
-	/* Lost retransmissions: data sent after this pass of
-	 * retransmissions began has been SACKed DupThresh segments deep,
-	 * yet holes we retransmitted are still open. Their retransmissions
-	 * were lost too: start the pass again (after RACK, RFC 8985). */
-	if (c->sacked.n && SEQ_GT(c->high_rxt, c->snd_una) &&
-	    SEQ_GEQ(c->sacked.r[c->sacked.n - 1].end,
-		    c->rxt_mark + TCP_DUPTHRESH * c->mss) &&
-	    seq_ranges_covered(&c->sacked, c->snd_una, c->high_rxt) <
-		    c->high_rxt - c->snd_una) {
-		c->high_rxt = c->snd_una;
-		c->rxt_mark = c->snd_nxt;
-		st->stats.tcp_lost_retransmits++;
-	}
+	if (c->rxq)
+		tcp_rxq_update(c);
 	/* Loss detection: DupThresh duplicate ACKs or SACKed data above an
 	 * unacknowledged segment (RFC 6675 5 (4)), once per window. */
 	if (!c->in_recovery && c->snd_nxt != c->snd_una &&

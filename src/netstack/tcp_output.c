@@ -365,6 +365,48 @@ void tcp_retransmit_first(struct netstack_tcp *c)
 	}
 }
 
+/* Resends the first range of c->again (not yet SACKed), one segment. */
+static bool resend_again(struct netstack_tcp *c, uint32_t seg)
+{
+	struct seq_ranges *g = &c->again;
+
+	while (g->n) {
+		uint32_t a = SEQ_MAX(g->r[0].start, c->snd_una), b = g->r[0].end;
+		uint32_t i, e;
+
+		if (!SEQ_LT(a, b)) {
+			seq_ranges_trim(g, b);
+			continue;
+		}
+		/* Skip what got SACKed meanwhile. */
+		for (i = 0; i < c->sacked.n; ++i) {
+			if (SEQ_LEQ(c->sacked.r[i].start, a) &&
+			    SEQ_GT(c->sacked.r[i].end, a))
+				a = c->sacked.r[i].end;
+		}
+		if (!SEQ_LT(a, b)) {
+			seq_ranges_trim(g, b);
+			continue;
+		}
+		e = b;
+		for (i = 0; i < c->sacked.n; ++i)
+			if (SEQ_GT(c->sacked.r[i].start, a) &&
+			    SEQ_LT(c->sacked.r[i].start, e))
+				e = c->sacked.r[i].start;
+		if (e - a > seg)
+			e = a + seg;
+		if (!send_range(c, a, e - a))
+			return false;
+		seq_ranges_trim(g, e);
+		tcp_rxq_push(c, a, e);
+		c->retransmits++;
+		c->st->stats.tcp_retransmits++;
+		c->rtt_timing = false;
+		return true;
+	}
+	return false;
+}
+
 static bool can_send_data(const struct netstack_tcp *c)
 {
 	switch (c->state) {
@@ -398,13 +440,18 @@ void tcp_output(struct netstack_tcp *c)
 		cwnd = c->cc.cwnd;
 		room = cwnd > pipe ? cwnd - pipe : 0;
 		seg = seg_room(c);
+		/* Retransmissions that were lost again come first. */
+		if (room >= seg && c->again.n && resend_again(c, seg)) {
+			sent_any = true;
+			burst++;
+			continue;
+		}
 		/* NextSeg rule 1: a lost hole above HighRxt. */
 		if (room >= seg &&
 		    tcp_sack_next_hole(c, c->high_rxt, seg, &start, &len)) {
-			if (c->high_rxt == c->snd_una)
-				c->rxt_mark = c->snd_nxt; /* a new pass */
 			if (!send_range(c, start, len))
 				break;
+			tcp_rxq_push(c, start, start + len);
 			c->high_rxt = start + len;
 			c->retransmits++;
 			c->st->stats.tcp_retransmits++;

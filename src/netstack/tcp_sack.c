@@ -220,3 +220,64 @@ int tcp_sack_blocks(const struct netstack_tcp *c, struct seq_range *out,
 	}
 	return n;
 }
+
+void tcp_rxq_push(struct netstack_tcp *c, uint32_t start, uint32_t end)
+{
+	struct tcp_rxq *q = c->rxq;
+	unsigned i;
+
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return;
+		c->rxq = q;
+	}
+	if (q->len == TCP_RXQ_LEN) {
+		/* Full: forget the oldest; the RTO still covers it. */
+		q->head = (q->head + 1) % TCP_RXQ_LEN;
+		q->len--;
+	}
+	i = (q->head + q->len) % TCP_RXQ_LEN;
+	q->r[i].start = start;
+	q->r[i].end = end;
+	q->r[i].nxt = c->snd_nxt;
+	q->len++;
+}
+
+void tcp_rxq_update(struct netstack_tcp *c)
+{
+	struct tcp_rxq *q = c->rxq;
+	uint32_t high;
+
+	if (!q)
+		return;
+	high = c->sacked.n ? c->sacked.r[c->sacked.n - 1].end : c->snd_una;
+	while (q->len) {
+		uint32_t a = q->r[q->head].start, b = q->r[q->head].end;
+
+		if (SEQ_LT(a, c->snd_una))
+			a = c->snd_una;
+		if (SEQ_LT(a, b) &&
+		    seq_ranges_covered(&c->sacked, a, b) < b - a) {
+			/* Still missing: lost if data sent after it has been
+			 * SACKed DupThresh segments deep, else not judged. */
+			if (SEQ_LT(high, q->r[q->head].nxt +
+						 TCP_DUPTHRESH * c->mss))
+				break;
+			seq_ranges_add(&c->again, a, b);
+			c->st->stats.tcp_lost_retransmits++;
+		}
+		q->head = (q->head + 1) % TCP_RXQ_LEN;
+		q->len--;
+	}
+	if (!q->len)
+		tcp_rxq_reset(c);
+	if (c->again.n)
+		seq_ranges_trim(&c->again, c->snd_una);
+}
+
+void tcp_rxq_reset(struct netstack_tcp *c)
+{
+	free(c->rxq);
+	c->rxq = NULL;
+}

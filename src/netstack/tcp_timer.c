@@ -277,6 +277,8 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	/* Everything in flight and not SACKed counts as lost: resend from
 	 * snd_una under slow start (RFC 6298 5.4-5.6, RFC 6675 5.1). */
 	c->in_recovery = false;
+	tcp_rxq_reset(c);
+	seq_ranges_free(&c->again);
 	c->lost_mark = c->snd_nxt;
 	c->high_rxt = c->snd_una;
 	c->recovery_point = c->snd_nxt;
