@@ -40,9 +40,10 @@ iperf_mbps() {
 }
 
 # udp_loss NS DEST MBPS: "received_mbps loss_percent" for 1,400-byte
-# datagrams offered at MBPS.
+# datagrams offered at MBPS. -w 8M: the receiving iperf3's socket buffer is
+# not what is measured (both implementations get it).
 udp_loss() {
-	nsx "$1" timeout $((UDP_DUR + 15)) iperf3 -c "$2" -u -l 1400 -b "${3}M" \
+	nsx "$1" timeout $((UDP_DUR + 15)) iperf3 -c "$2" -u -l 1400 -b "${3}M" -w 8M \
 		-t "$UDP_DUR" -J 2>/dev/null | python3 -c '
 import json, sys
 e = json.load(sys.stdin)["end"]["sum"]

@@ -126,6 +126,11 @@ static int setup(struct daemon *d, const char *ifname,
 		d->tun_uso = offload & TUN_OFFLOAD_USO;
 		d->tun_fd = ret;
 		tun_set_mtu(d->ifname, DEFAULT_MTU);
+		/* The kernel drops what does not fit the TUN's queue while
+		 * we wait for a CPU; 500 (its default) overflows within a few
+		 * milliseconds of an unpaced UDP sender. TCP Small Queues
+		 * keep TCP from filling a longer one. */
+		tun_set_txqueuelen(d->ifname, TUN_TXQUEUELEN);
 	}
 
 	d->wg = wg_device_new(&daemon_wg_ops, d, &d->pool);

@@ -87,6 +87,14 @@ int tun_set_mtu(const char *name, int mtu)
 	return ifreq_ioctl(name, SIOCSIFMTU, &ifr);
 }
 
+int tun_set_txqueuelen(const char *name, int len)
+{
+	struct ifreq ifr = { 0 };
+
+	ifr.ifr_qlen = len;
+	return ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr);
+}
+
 int tun_exists(const char *name)
 {
 	return if_nametoindex(name) != 0;

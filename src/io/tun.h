@@ -20,6 +20,7 @@ int tun_open(const char *name, char name_out[16], unsigned *offload);
 /* Interface MTU, or -errno (ENODEV once the interface is gone). */
 int tun_get_mtu(const char *name);
 int tun_set_mtu(const char *name, int mtu);
+int tun_set_txqueuelen(const char *name, int len);
 /* True while the interface exists. */
 int tun_exists(const char *name);
 
