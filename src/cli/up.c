@@ -27,7 +27,9 @@ static void up_usage(FILE *f)
 		"userspace runs without TUN, root or capabilities, relaying [Forward],\n"
 		"[Expose], [Proxy] and [Egress] through an embedded TCP/IP stack.\n"
 		"Runs in the background unless -f is given; `%s down CONFIG-FILE`\n"
-		"stops it. LOG_LEVEL=verbose logs to stderr.\n",
+		"stops it. LOG_LEVEL=verbose logs to stderr. As another user than\n"
+		"root, /var/run/wireguard must be writable by that user: wg(8) looks\n"
+		"for the control socket there.\n",
 		prog_name, prog_name);
 }
 

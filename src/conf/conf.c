@@ -718,7 +718,8 @@ int conf_load(struct conf *c, const char *path, char *err,
 	memset(c, 0, sizeof(*c));
 	if (conf_ifname(path, name)) {
 		snprintf(err, CONF_ERR_MAX,
-			 "%s: the file name must be INTERFACE.conf with a valid interface name (at most %d characters)",
+			 "%s: the file name must be INTERFACE.conf with a valid "
+			 "interface name (at most %d characters)",
 			 path, IFNAMSIZ - 1);
 		return -EINVAL;
 	}

@@ -253,7 +253,8 @@ int ifup_tun(const struct conf *c, char *err)
 
 				if (!p->cidr) {
 					fprintf(stderr,
-						"warning: %s: a default route is not set up in TUN mode (use Table = off and PostUp)\n",
+						"warning: %s: no default route in TUN "
+						"mode (Table = off and PostUp)\n",
 						conf_prefix_str(p, buf, sizeof(buf)));
 					continue;
 				}
