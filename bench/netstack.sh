@@ -10,7 +10,7 @@
 # random loss in both directions (spokewire netstack-harness --relay /
 # --delay-ms / --loss; this machine has no netem). Each case runs one flow
 # for SECONDS and reports the receiver's rate; the kernel runs with its
-# default congestion control and with cubic.
+# default congestion control and with cubic (TCP_CONGESTION per socket).
 #
 # Usage: bench/netstack.sh [SECONDS]   (root; SPOKEWIRE=path/to/spokewire,
 # default build/spokewire, a non-sanitizer build)
@@ -103,11 +103,10 @@ kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
 
 # kernel_flow CC: one flow C -> S, rate at the receiver.
 kernel_flow() {
-	ip netns exec "$C" sysctl -qw net.ipv4.tcp_congestion_control="$1"
 	start_bg "$TMP/sink.out" ip netns exec "$S" $PEER sinkserve 7000
 	wait_for "$TMP/sink.out" LISTENING || return
 	ip netns exec "$C" $PEER send 10.68.0.2 7000 0 --seconds "$SECS" \
-		>/dev/null 2>&1
+		--cc "$1" >/dev/null 2>&1
 	wait_for "$TMP/sink.out" MBPS >/dev/null || return
 	kv "$TMP/sink.out" MBPS
 }
@@ -115,9 +114,8 @@ kernel_flow() {
 stack_rx() { # kernel -> stack sink
 	local before after
 	before=$(grep -c '^CONN' "$TMP/stack.log")
-	ip netns exec "$C" sysctl -qw net.ipv4.tcp_congestion_control="$1"
 	ip netns exec "$C" $PEER send 10.69.0.2 5001 0 --seconds "$SECS" \
-		>/dev/null 2>&1
+		--cc "$1" >/dev/null 2>&1
 	for _ in $(seq 100); do
 		after=$(grep -c '^CONN' "$TMP/stack.log")
 		[ "$after" -gt "$before" ] && break
@@ -153,4 +151,23 @@ for spec in "0 0" "25 0" "25 1"; do
 		"$(ratio "$sr" "$best")" "$(ratio "$st" "$best")"
 done
 echo "(Mbit/s at the receiver; ratios against the better kernel run)"
-grep '^STATS' "$TMP/stack.log" | tail -n 1
+
+# Connections: 10,000 idle ones held against the harness echo port (its
+# RSS before and after), and sequential connect/echo/close cycles.
+path 0 0
+kill "${PIDS[-1]}" 2>/dev/null
+wait "${PIDS[-1]}" 2>/dev/null
+start_bg "$TMP/echo.log" ip netns exec "$C" "$SPOKEWIRE" netstack-harness \
+	--tun "${P}c" --addr 10.69.0.2 --echo 5003
+wait_for "$TMP/echo.log" READY || exit 1
+hp=$(pgrep -f "netstack-harness --tun ${P}c --addr 10.69.0.2 --echo" | head -n 1)
+ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$hp/status")
+start_bg "$TMP/hold.out" ip netns exec "$C" $PEER hold 10.69.0.2 5003 10000 --seconds 3
+wait_for "$TMP/hold.out" HELD || exit 1
+sleep 1
+rss1=$(awk '/VmRSS/ {print $2}' "/proc/$hp/status")
+echo "10000 idle connections: opened in $(kv "$TMP/hold.out" OPEN_S) s, harness RSS $rss0 -> $rss1 KiB, $(( (rss1 - rss0) * 1024 / 10000 )) bytes each"
+sleep 3
+ip netns exec "$C" $PEER churn 10.69.0.2 5003 --seconds "$SECS" >"$TMP/churn.out" 2>&1
+echo "connect/echo/close, one at a time: $(kv "$TMP/churn.out" PER_S) connections/s"

@@ -87,8 +87,10 @@ def read_all(sock, h, pause_after=0, pause_s=0.0, seconds=0.0):
     return n
 
 
-def connect(host, port, rcvbuf=0, timeout=30):
+def connect(host, port, rcvbuf=0, timeout=30, cc=None):
     s = socket.socket(family_of(host), socket.SOCK_STREAM)
+    if cc:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
@@ -99,7 +101,7 @@ def connect(host, port, rcvbuf=0, timeout=30):
 
 def cmd_send(a):
     """Send BYTES, half-close, then read what comes back until EOF."""
-    s = connect(a.host, a.port)
+    s = connect(a.host, a.port, cc=a.cc)
     tx, rx = hashlib.sha256(), hashlib.sha256()
     res = {}
 
@@ -266,6 +268,50 @@ def cmd_sinkserve(a):
     out(rx_bytes=n, ms=int(dt * 1000), mbps=f"{n * 8 / dt / 1e6:.1f}")
 
 
+def cmd_hold(a):
+    """Open N connections to an echo port, one echo each, and hold them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (max(soft, min(hard, a.n + 100)), hard))
+    socks = []
+    t0 = time.time()
+    for _ in range(a.n):
+        s = connect(a.host, a.port)
+        s.send(b"x" * 100)
+        socks.append(s)
+    for s in socks:
+        d = b""
+        while len(d) < 100:
+            d += s.recv(100)
+    out(held=a.n, open_s=f"{time.time() - t0:.2f}")
+    time.sleep(a.seconds)
+    for s in socks:
+        s.close()
+
+
+def cmd_churn(a):
+    """Connect, echo 100 bytes, close, for SECONDS: connections/s."""
+    n = 0
+    t0 = time.time()
+    while time.time() - t0 < a.seconds:
+        s = connect(a.host, a.port)
+        s.sendall(b"y" * 100)
+        s.shutdown(socket.SHUT_WR)
+        d = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            d += b
+        s.close()
+        if d != b"y" * 100:
+            out(error="bad echo")
+            return
+        n += 1
+    dt = time.time() - t0
+    out(conns=n, per_s=f"{n / dt:.0f}")
+
+
 def cmd_sha(a):
     """The SHA-256 of the first BYTES of the stream."""
     h = hashlib.sha256()
@@ -283,6 +329,7 @@ def main():
         q.add_argument("port", type=int)
         q.add_argument("bytes", type=int)
         q.add_argument("--seconds", type=float, default=0)
+        q.add_argument("--cc", default=None)
     q = sub.add_parser("recv")
     q.add_argument("host")
     q.add_argument("port", type=int)
@@ -308,6 +355,15 @@ def main():
     q = sub.add_parser("sinkserve")
     q.add_argument("port", type=int)
     q.add_argument("--v6", action="store_true")
+    q = sub.add_parser("hold")
+    q.add_argument("host")
+    q.add_argument("port", type=int)
+    q.add_argument("n", type=int)
+    q.add_argument("--seconds", type=float, default=3)
+    q = sub.add_parser("churn")
+    q.add_argument("host")
+    q.add_argument("port", type=int)
+    q.add_argument("--seconds", type=float, default=5)
     q = sub.add_parser("sha")
     q.add_argument("bytes", type=int)
     a = p.parse_args()
