@@ -369,6 +369,17 @@ void tcp_icmp_error(struct netstack *st, int family, const uint8_t *src,
 int tcp_parse_options(const uint8_t *p, uint32_t len, struct tcp_opts *o,
 		      bool syn);
 
+/* tcp_ack.c */
+void tcp_set_snd_wnd(struct netstack_tcp *c, const struct tcp_seg *seg,
+		     bool scaled);
+/* The ACK field of an acceptable segment; false when the connection
+ * closed (our FIN acknowledged in LAST-ACK). */
+bool tcp_ack_input(struct netstack_tcp *c, const struct tcp_seg *seg);
+
+/* tcp_rcv.c */
+/* Data and FIN of an acceptable segment (ESTABLISHED, FIN-WAIT-1/2). */
+void tcp_data_input(struct netstack_tcp *c, const struct tcp_seg *seg);
+
 /* tcp_output.c */
 /* Sends what the windows allow: retransmissions of lost data first, then
  * new data, FIN, and an ACK if one is owed. */

@@ -1,8 +1,7 @@
 /* TCP input (RFC 9293 3.10.7 "SEGMENT ARRIVES"): header and option parsing,
  * demultiplexing to a connection or listener, the SYN-SENT and passive-open
- * handshakes, PAWS (RFC 7323), RST/SYN hardening (RFC 5961), ACK processing
- * with SACK, loss detection and recovery entry (RFC 6675), and in-order and
- * out-of-order data with FIN. */
+ * handshakes, PAWS (RFC 7323), RST/SYN hardening (RFC 5961) and the state
+ * machine; the ACK field is tcp_ack.c's, the data tcp_rcv.c's. */
 #include "netstack/stack.h"
 
 #include <errno.h>
@@ -111,16 +110,6 @@ static void syn_options(struct netstack_tcp *c, const struct tcp_seg *seg)
 	tcp_cc_init(c);
 }
 
-static void set_snd_wnd(struct netstack_tcp *c, const struct tcp_seg *seg,
-			bool scaled)
-{
-	c->snd_wnd = (uint32_t)seg->win << (scaled ? c->snd_wscale : 0);
-	c->snd_wl1 = seg->seq;
-	c->snd_wl2 = seg->ack;
-	if (c->snd_wnd > c->max_sndwnd)
-		c->max_sndwnd = c->snd_wnd;
-}
-
 static void established(struct netstack_tcp *c)
 {
 	/* A shutdown before the handshake completed left a FIN queued. */
@@ -161,7 +150,7 @@ static enum netstack_verdict listen_input(struct netstack *st,
 	c->rcv_nxt = c->rcv_adv = seg->seq + 1;
 	c->rcv_grow_mark = c->rcv_nxt + c->rbuf.max;
 	syn_options(c, seg);
-	set_snd_wnd(c, seg, false);
+	tcp_set_snd_wnd(c, seg, false);
 	c->state = NETSTACK_TCP_SYN_RECEIVED;
 	c->listener = l;
 	tcp_list_add_tail(&l->half_open, &c->lst_node);
@@ -264,7 +253,7 @@ static enum netstack_verdict syn_sent_input(struct netstack_tcp *c,
 		return NETSTACK_PKT_OK;
 	}
 	c->snd_una = seg->ack;
-	set_snd_wnd(c, seg, false);
+	tcp_set_snd_wnd(c, seg, false);
 	if (c->rtt_timing && !c->rexmt_count)
 		tcp_rtt_sample(c, (uint32_t)((st->now - c->rtt_time) / 1000));
 	c->rtt_timing = false;
@@ -293,279 +282,6 @@ static bool acceptable(const struct netstack_tcp *c, const struct tcp_seg *seg,
 		SEQ_LT(seg->seq, c->rcv_nxt + wnd)) ||
 	       (SEQ_GEQ(seg->seq + seglen - 1, c->rcv_nxt) &&
 		SEQ_LT(seg->seq + seglen - 1, c->rcv_nxt + wnd));
-}
-
-static void fix_marks(struct netstack_tcp *c)
-{
-	if (SEQ_LT(c->lost_mark, c->snd_una))
-		c->lost_mark = c->snd_una;
-	if (SEQ_LT(c->high_rxt, c->snd_una))
-		c->high_rxt = c->snd_una;
-	if (SEQ_LT(c->recovery_point, c->snd_una))
-		c->recovery_point = c->snd_una;
-}
-
-static uint32_t fin_seq(const struct netstack_tcp *c)
-{
-	return c->sbuf_seq + c->sbuf.len;
-}
-
-/* Returns false when the connection closed. */
-static bool process_ack(struct netstack_tcp *c, const struct tcp_seg *seg)
-{
-	struct netstack *st = c->st;
-	uint32_t ack = seg->ack, acked, n, lost_high, delivered;
-	bool win_changed = false;
-
-	if (SEQ_LT(c->snd_wl1, seg->seq) ||
-	    (c->snd_wl1 == seg->seq && SEQ_LEQ(c->snd_wl2, ack))) {
-		uint32_t w = (uint32_t)seg->win << c->snd_wscale;
-
-		win_changed = w != c->snd_wnd;
-		set_snd_wnd(c, seg, true);
-		if (c->snd_wnd && c->persisting) {
-			c->persisting = false;
-			c->rexmt_count = 0;
-			tcp_timer_clear(c, TT_REXMT);
-		}
-	}
-	c->newly_sacked = 0;
-	if (c->sack_ok && seg->opt.nsack)
-		tcp_sack_update(c, &seg->opt);
-	delivered = c->newly_sacked;
-	if (SEQ_GT(ack, c->snd_una)) {
-		acked = ack - c->snd_una;
-		delivered += acked;
-		if (SEQ_GT(ack, c->sbuf_seq)) {
-			n = ack - c->sbuf_seq;
-			if (n > c->sbuf.len)
-				n = c->sbuf.len;
-			tcp_buf_consume(st, &c->sbuf, n);
-			c->sbuf_seq += n;
-			c->bytes_acked += n;
-			if (!c->sbuf.len)
-				tcp_buf_free(st, &c->sbuf);
-		}
-		c->snd_una = ack;
-		if (c->sacked.n) {
-			/* SACKed before: delivered then, not now. */
-			n = seq_ranges_trim(&c->sacked, ack);
-			c->sacked_bytes -= n;
-			delivered -= n < delivered ? n : delivered;
-			if (!c->sacked.n)
-				c->sacked_bytes = 0;
-		}
-		fix_marks(c);
-		if (c->rtt_timing && SEQ_GEQ(ack, c->rtt_seq)) {
-			tcp_rtt_sample(c, (uint32_t)((st->now - c->rtt_time) /
-						     1000));
-			c->rtt_timing = false;
-		} else if (c->ts_ok && seg->opt.ts_ok && seg->opt.tsecr) {
-			uint32_t ms = tcp_ts_now(c) - seg->opt.tsecr;
-
-			if (ms < 60000)
-				tcp_rtt_sample(c, ms * 1000 + 500);
-		}
-		c->rexmt_count = 0;
-		c->dupacks = 0;
-		if (c->in_recovery) {
-			if (SEQ_GEQ(ack, c->recovery_point))
-				c->in_recovery = false;
-			else if (!c->sack_ok)
-				c->lost_mark = c->snd_una + c->mss;
-		} else {
-			tcp_cc_on_ack(c, acked);
-		}
-		if (c->snd_nxt != c->snd_una)
-			tcp_arm_rexmt(c);
-		else if (!c->persisting)
-			tcp_timer_clear(c, TT_REXMT);
-		/* Send buffer autotuning: room for two windows. */
-		if (2ull * c->cc.cwnd > c->sbuf.max) {
-			uint64_t m = 2ull * c->cc.cwnd;
-
-			if (m > st->cfg.tcp_sbuf_max)
-				m = st->cfg.tcp_sbuf_max;
-			if (m > c->sbuf.max)
-				c->sbuf.max = (uint32_t)m;
-		}
-		if (c->want_writable && !c->fin_queued &&
-		    c->sbuf.max - c->sbuf.len >= c->sbuf.max / 4) {
-			c->want_writable = false;
-			tcp_event(c, TEV_WRITABLE);
-		}
-		if (c->fin_sent && SEQ_GEQ(ack, fin_seq(c) + 1)) {
-			switch (c->state) {
-			case NETSTACK_TCP_FIN_WAIT_1:
-				c->state = NETSTACK_TCP_FIN_WAIT_2;
-				if (!c->user_owned)
-					tcp_timer_set(c, TT_MISC,
-						      TCP_FIN_WAIT_2_MS *
-							      NS_PER_MS);
-				break;
-			case NETSTACK_TCP_CLOSING:
-				tcp_enter_time_wait(c);
-				break;
-			case NETSTACK_TCP_LAST_ACK:
-				tcp_set_closed(c, 0);
-				return false;
-			default:
-				break;
-			}
-		}
-	} else if (ack == c->snd_una && !seg->len && !(seg->flags & TH_FIN) &&
-		   c->snd_nxt != c->snd_una && !win_changed) {
-		if (c->dupacks < 255)
-			c->dupacks++;
-	}
-	if (delivered)
-		tcp_cc_delivered(c, delivered);
-	if (c->rxq)
-		tcp_rxq_update(c);
-	/* Loss detection: DupThresh duplicate ACKs or SACKed data above an
-	 * unacknowledged segment (RFC 6675 5 (4)), once per window. */
-	if (!c->in_recovery && c->snd_nxt != c->snd_una &&
-	    SEQ_GEQ(c->snd_una, c->recovery_point)) {
-		lost_high = c->sack_ok ? tcp_sack_lost_high(c) : c->snd_una;
-		if (c->dupacks >= TCP_DUPTHRESH ||
-		    SEQ_GT(lost_high, c->snd_una)) {
-			c->in_recovery = true;
-			c->recovery_point = c->snd_nxt;
-			tcp_cc_on_loss(c);
-			c->high_rxt = c->snd_una;
-			if (!SEQ_GT(lost_high, c->snd_una))
-				c->lost_mark = c->snd_una + c->mss;
-			c->rtt_timing = false;
-			st->stats.tcp_fast_retransmits++;
-		}
-	}
-	return true;
-}
-
-static void maybe_grow_rbuf(struct netstack_tcp *c, uint32_t seg_end)
-{
-	struct netstack *st = c->st;
-	uint64_t m;
-
-	/* Receive window autotuning: rcv_grow_mark is the right edge we
-	 * offered at the last check. Once the sender has used all of it
-	 * while the application kept up, the window, not the application,
-	 * limits the flow: offer twice as much. */
-	if (SEQ_LT(seg_end + c->our_mss, c->rcv_grow_mark))
-		return;
-	m = 2ull * c->rbuf.max;
-	if (m > st->cfg.tcp_rbuf_max)
-		m = st->cfg.tcp_rbuf_max;
-	if (c->rbuf.len <= c->rbuf.max / 2 && m > c->rbuf.max &&
-	    m - c->rbuf.max <= tcp_mem_avail(st) / 4)
-		c->rbuf.max = (uint32_t)m;
-	c->rcv_grow_mark = c->rcv_nxt + (c->rbuf.max - c->rbuf.len);
-}
-
-static void fin_received(struct netstack_tcp *c)
-{
-	c->rcv_nxt++;
-	c->rcv_fin = true;
-	c->ooo_fin = false;
-	c->ack_now = true;
-	tcp_event(c, TEV_READABLE);
-	switch (c->state) {
-	case NETSTACK_TCP_ESTABLISHED:
-		c->state = NETSTACK_TCP_CLOSE_WAIT;
-		tcp_timer_clear(c, TT_MISC);
-		break;
-	case NETSTACK_TCP_FIN_WAIT_1:
-		c->state = NETSTACK_TCP_CLOSING;
-		break;
-	case NETSTACK_TCP_FIN_WAIT_2:
-		tcp_enter_time_wait(c);
-		break;
-	default:
-		break;
-	}
-}
-
-static void process_data(struct netstack_tcp *c, const struct tcp_seg *seg)
-{
-	struct netstack *st = c->st;
-	const uint8_t *data = seg->data;
-	uint32_t seq = seg->seq, len = seg->len, cut, n, edge;
-	bool fin = seg->flags & TH_FIN;
-
-	if (SEQ_LT(seq, c->rcv_nxt)) {
-		cut = c->rcv_nxt - seq;
-		st->stats.tcp_dup_segments++;
-		c->ack_now = true;
-		if (cut >= len) {
-			if (cut > len)
-				fin = false;
-			len = 0;
-		} else {
-			data += cut;
-			len -= cut;
-		}
-		seq = c->rcv_nxt;
-	}
-	edge = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv : c->rcv_nxt;
-	if (SEQ_GT(seq + len, edge)) {
-		len = SEQ_GT(edge, seq) ? edge - seq : 0;
-		fin = false;
-		c->ack_now = true;
-	}
-	if (len && !c->user_owned && !c->listener) {
-		/* Data for a connection the application closed: reset, as
-		 * Linux does for an orphan. */
-		tcp_send_rst(c);
-		tcp_set_closed(c, -ECONNRESET);
-		return;
-	}
-	if (len && seq == c->rcv_nxt) {
-		uint32_t before = c->rcv_nxt;
-
-		n = tcp_buf_write(st, &c->rbuf, c->rbuf.len, data, len);
-		if (n < len) {
-			fin = false;
-			c->ack_now = true;
-		}
-		c->rbuf.len += n;
-		c->rcv_nxt += n;
-		c->bytes_received += n;
-		while (c->ooo.n) {
-			seq_ranges_trim(&c->ooo, c->rcv_nxt);
-			if (!c->ooo.n || c->ooo.r[0].start != c->rcv_nxt)
-				break;
-			n = c->ooo.r[0].end - c->rcv_nxt;
-			c->rbuf.len += n;
-			c->rcv_nxt += n;
-			c->bytes_received += n;
-			c->ack_now = true; /* a hole filled: ACK at once */
-		}
-		if (c->rcv_nxt != before)
-			tcp_event(c, TEV_READABLE);
-		if (c->ack_segs < 255)
-			c->ack_segs++;
-		maybe_grow_rbuf(c, seq + len);
-	} else if (len) {
-		/* Out of order: store at its offset, remember the range. */
-		n = tcp_buf_write(st, &c->rbuf,
-				  c->rbuf.len + (seq - c->rcv_nxt), data, len);
-		if (n == len && seq_ranges_add(&c->ooo, seq, seq + len) >= 0)
-			tcp_ooo_note(c, seq);
-		else
-			fin = false;
-		st->stats.tcp_ooo_segments++;
-		c->ack_now = true;
-	}
-	if (fin) {
-		if (seq + len == c->rcv_nxt) {
-			fin_received(c);
-		} else {
-			c->ooo_fin = true;
-			c->rcv_fin_seq = seq + len;
-		}
-	} else if (c->ooo_fin && c->rcv_nxt == c->rcv_fin_seq && !c->rcv_fin) {
-		fin_received(c);
-	}
 }
 
 static enum netstack_verdict conn_input(struct netstack_tcp *c,
@@ -641,7 +357,7 @@ static enum netstack_verdict conn_input(struct netstack_tcp *c,
 			tcp_send_rst_for(st, in, seg);
 			return NETSTACK_PKT_DROP;
 		}
-		set_snd_wnd(c, seg, true);
+		tcp_set_snd_wnd(c, seg, true);
 		established(c);
 	}
 	if (SEQ_GT(seg->ack, c->snd_nxt)) {
@@ -652,14 +368,14 @@ static enum netstack_verdict conn_input(struct netstack_tcp *c,
 						   ? c->max_sndwnd
 						   : 65535)))
 		return NETSTACK_PKT_DROP;
-	if (c->state != NETSTACK_TCP_TIME_WAIT && !process_ack(c, seg))
+	if (c->state != NETSTACK_TCP_TIME_WAIT && !tcp_ack_input(c, seg))
 		return NETSTACK_PKT_OK;
 	switch (c->state) {
 	case NETSTACK_TCP_ESTABLISHED:
 	case NETSTACK_TCP_FIN_WAIT_1:
 	case NETSTACK_TCP_FIN_WAIT_2:
 		if (seg->len || (seg->flags & TH_FIN))
-			process_data(c, seg);
+			tcp_data_input(c, seg);
 		break;
 	case NETSTACK_TCP_TIME_WAIT:
 		if (seg->flags & TH_FIN) {

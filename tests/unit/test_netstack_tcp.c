@@ -3,6 +3,8 @@
  * keepalive, zero window, resets, deferred accept, large windows. */
 #include "unit.h"
 
+#include "netstack/stack.h"
+
 #include "netstack_sim.h"
 
 
@@ -457,6 +459,136 @@ static void test_defer_accept(void)
 	pair_free(&p);
 }
 
+static void test_send_before_connected(void)
+{
+	struct pair p;
+	ssize_t n;
+
+	/* A relay writes what its host socket gave it before the overlay
+	 * connection is up: it is queued and sent after the handshake. */
+	pair_setup(&p, NULL, AF_INET);
+	p.sim.delay_ns = 20 * SIM_MS;
+	REQUIRE(p.cli.c);
+	n = netstack_tcp_send(p.cli.c, "early", 5);
+	CHECK(n == 5);
+	CHECK(netstack_tcp_shutdown(p.cli.c) == 0);
+	sim_run(&p.sim, p.sim.now + 2 * SIM_SEC, NULL, NULL);
+	REQUIRE(p.sv.next == 1);
+	CHECK(p.srv[0].eof);
+	CHECK(p.srv[0].received == 5);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
+static int small_segments;
+
+static bool count_small(struct sim *s, int from, const uint8_t *pkt,
+			uint32_t len)
+{
+	uint32_t hl = (uint32_t)(pkt[32] >> 4) * 4;
+
+	if (from == 0 && len > 20 + hl && len - 20 - hl < 100)
+		small_segments++;
+	return false;
+}
+
+static void test_nagle(void)
+{
+	struct pair p;
+	int i, with, without;
+
+	for (i = 0; i < 2; ++i) {
+		pair_setup(&p, NULL, AF_INET);
+		p.sim.delay_ns = 20 * SIM_MS;
+		sim_run(&p.sim, p.sim.now + SIM_SEC, cli_connected, &p);
+		REQUIRE(p.cli.connected);
+		netstack_tcp_set_nagle(p.cli.c, i == 1);
+		p.sim.drop = count_small;
+		small_segments = 0;
+		/* 50 tiny writes within one RTT. */
+		for (int k = 0; k < 50; ++k)
+			netstack_tcp_send(p.cli.c, "0123456789", 10);
+		sim_run(&p.sim, p.sim.now + SIM_SEC, NULL, NULL);
+		CHECK(p.srv[0].received == 500);
+		if (i == 0)
+			without = small_segments;
+		else
+			with = small_segments;
+		netstack_tcp_close(p.cli.c);
+		netstack_tcp_close(p.srv[0].c);
+		pair_free(&p);
+	}
+	/* Without Nagle every write is a segment; with it, one goes out
+	 * and the rest wait for its ACK and leave together. */
+	CHECK(without == 50);
+	CHECK(with <= 2);
+}
+
+static bool too_big(struct sim *s, int from, const uint8_t *pkt,
+		    uint32_t len)
+{
+	return from == 0 && len > 1000 && s->drop_ctx;
+}
+
+static void test_pmtu(void)
+{
+	struct pair p;
+	struct netstack_tcp_info info;
+	uint8_t icmp[28 + 60] = { 3, 4, 0, 0, 0, 0, 0x03, 0xe8 }; /* 1000 */
+	struct pktbuf *pb;
+	uint8_t *q;
+	uint16_t c;
+
+	pair_setup(&p, NULL, AF_INET);
+	sim_run(&p.sim, p.sim.now + SIM_SEC, cli_connected, &p);
+	REQUIRE(p.cli.connected);
+	/* Big segments vanish on the path; the router says "frag needed,
+	 * MTU 1000" quoting one. */
+	p.sim.drop = too_big;
+	p.sim.drop_ctx = &p;
+	p.cli.to_send = 100000;
+	app_pump(&p.cli);
+	REQUIRE(p.sim.sent[0] > 0);
+	pb = pktpool_get(&p.sim.pool);
+	q = pkt_data(pb);
+	memset(q, 0, 20);
+	q[0] = 0x45;
+	q[8] = 64;
+	q[9] = 1;
+	q[12] = 10;
+	q[15] = 9; /* a router */
+	q[16] = 10;
+	q[19] = 1;
+	/* Quote: our IP header and TCP header (ports, seq = snd_una). */
+	memcpy(icmp + 8, (uint8_t[]){ 0x45, 0, 0x05, 0x8c, 0, 0, 0x40, 0,
+				      64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2 },
+	       20);
+	icmp[28] = (uint8_t)(netstack_tcp_local(p.cli.c)->port >> 8);
+	icmp[29] = (uint8_t)netstack_tcp_local(p.cli.c)->port;
+	icmp[30] = 0;
+	icmp[31] = 80;
+	icmp[32] = (uint8_t)(p.cli.c->snd_una >> 24);
+	icmp[33] = (uint8_t)(p.cli.c->snd_una >> 16);
+	icmp[34] = (uint8_t)(p.cli.c->snd_una >> 8);
+	icmp[35] = (uint8_t)p.cli.c->snd_una;
+	c = ns_csum_fold(ns_csum_partial(icmp, 48, 0));
+	memcpy(icmp + 2, &c, 2);
+	memcpy(q + 20, icmp, 48);
+	q[3] = 68;
+	c = ns_csum_fold(ns_csum_partial(q, 20, 0));
+	memcpy(q + 10, &c, 2);
+	pb->len = 68;
+	CHECK(netstack_input(p.sim.st[0], pb) == NETSTACK_PKT_OK);
+	netstack_tcp_get_info(p.cli.c, &info);
+	CHECK(info.mss == 1000 - 40 - 12);
+	sim_run(&p.sim, p.sim.now + 10 * SIM_SEC, NULL, NULL);
+	CHECK(p.srv[0].received == 100000 && !p.srv[0].bad);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
 static void test_many_connections(void)
 {
 	enum { N = 2000 };
@@ -523,6 +655,9 @@ int main(void)
 	RUN(test_keepalive);
 	RUN(test_zero_window);
 	RUN(test_defer_accept);
+	RUN(test_send_before_connected);
+	RUN(test_nagle);
+	RUN(test_pmtu);
 	RUN(test_many_connections);
 	RUN(test_loss_recovery);
 	RUN(test_loss_cubic_vs_bbr);
