@@ -26,7 +26,21 @@
  * Errors are 0 or -errno. Backpressure is explicit both ways: send accepts
  * only what fits the (autotuned, memory-limited) send buffer, recv drains a
  * receive buffer whose advertised window shrinks while the application does
- * not read. Nothing queues without bound. */
+ * not read. Nothing queues without bound. Send buffers get at most 75% of
+ * mem_limit, so received data always finds memory; a send cut short by the
+ * limit gets writable() when memory frees.
+ *
+ * Embedding in the device (userspace mode), one stack per interface:
+ *   wg_ops.deliver(pb)       -> netstack_input(st, pb)
+ *   netstack_ops.output(pb)  -> wg_send(wg, pb)
+ *   loop idle hook           -> netstack_flush(st)
+ *   loop tick (1-10 ms), or a timer at netstack_next_timer()
+ *                            -> netstack_set_clock(); netstack_tick(st)
+ * A relay pairs a struct netstack_tcp with a host socket: readable() ->
+ * recv_peek/writev/recv_consume as far as the socket takes it (stop, and
+ * resume on the socket's POLLOUT: our window closes meanwhile); the
+ * socket's POLLIN -> send or send_reserve/readv/send_commit while there is
+ * send space (stop, resume on writable()); EOF either way -> shutdown(). */
 #ifndef SPOKEWIRE_NETSTACK_H
 #define SPOKEWIRE_NETSTACK_H
 

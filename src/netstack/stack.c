@@ -42,7 +42,7 @@ struct netstack *netstack_new(const struct netstack_config *cfg,
 		netstack_config_default(&st->cfg);
 	if (st->cfg.mtu < MTU_MIN || st->cfg.mtu > MTU_MAX)
 		st->cfg.mtu = 1420;
-	if (st->cfg.tcp_buf_initial < 4 * TCP_BUF_CHUNK / 4)
+	if (st->cfg.tcp_buf_initial < TCP_BUF_CHUNK)
 		st->cfg.tcp_buf_initial = TCP_BUF_CHUNK;
 	if (st->cfg.tcp_rbuf_max < st->cfg.tcp_buf_initial)
 		st->cfg.tcp_rbuf_max = st->cfg.tcp_buf_initial;

@@ -144,6 +144,7 @@ struct tcp_buf {
 	uint32_t start;   /* offset 0's position in that chunk */
 	uint32_t len;     /* contiguous bytes from offset 0 */
 	uint32_t max;     /* autotuned limit on len */
+	bool send;        /* a send buffer: the smaller memory share */
 };
 
 enum {
@@ -207,6 +208,7 @@ struct netstack_tcp {
 	struct tcp_list tw_node;      /* TIME-WAIT, oldest first */
 	struct tcp_list lst_node;     /* half-open on a listener */
 	struct tcp_list all_node;     /* every block, for netstack_free */
+	struct tcp_list mem_node;     /* waiting for memory to send */
 
 	struct netstack_addr local, remote;
 	const struct netstack_tcp_ops *ops;
@@ -301,6 +303,7 @@ struct tcp_stack {
 	uint32_t heap_len, heap_cap;
 
 	struct tcp_list flush_list, notify_list, tw_list, all_list;
+	struct tcp_list mem_wait;     /* senders short of memory */
 	uint32_t tw_count;
 
 	void *chunk_cache;        /* free chunks, linked through their start */
@@ -462,7 +465,16 @@ void tcp_rxq_update(struct netstack_tcp *c);
 void tcp_rxq_reset(struct netstack_tcp *c);
 
 /* tcp_buf.c */
-void tcp_buf_init(struct tcp_buf *b, uint32_t max);
+/* Memory shares: send buffers may fill TCP_MEM_SEND_PCT of the limit and
+ * out-of-order data up to TCP_MEM_OOO_PCT, so that in-order data, which
+ * frees memory as soon as the application reads it, always finds some:
+ * otherwise two stacks full of unsent data would wait on each other. */
+enum {
+	TCP_MEM_SEND_PCT = 75,
+	TCP_MEM_OOO_PCT = 90,
+};
+
+void tcp_buf_init(struct tcp_buf *b, uint32_t max, bool send);
 void tcp_buf_free(struct netstack *st, struct tcp_buf *b);
 /* Writes len bytes at offset off (beyond len for out-of-order data);
  * returns the bytes written, short when memory runs out. */
@@ -476,7 +488,10 @@ int tcp_buf_iov(struct netstack *st, struct tcp_buf *b, uint32_t off,
 		uint32_t len, struct iovec *iov, int max, bool alloc);
 /* Drops len bytes from the front (len <= b->len). */
 void tcp_buf_consume(struct netstack *st, struct tcp_buf *b, uint32_t len);
-/* Bytes the global memory limit still allows. */
+/* Bytes the global memory limit still allows (send: for send buffers). */
 size_t tcp_mem_avail(const struct netstack *st);
+size_t tcp_mem_avail_send(const struct netstack *st);
+/* A sender came up short for lack of memory: writable() when it frees. */
+void tcp_mem_wait(struct netstack_tcp *c);
 
 #endif

@@ -7,19 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t tcp_mem_avail(const struct netstack *st)
+static size_t share(const struct netstack *st, unsigned pct)
 {
-	if (st->tcp.mem_used >= st->cfg.mem_limit)
-		return 0;
-	return st->cfg.mem_limit - st->tcp.mem_used;
+	size_t lim = st->cfg.mem_limit / 100 * pct;
+
+	return st->tcp.mem_used >= lim ? 0 : lim - st->tcp.mem_used;
 }
 
-static uint8_t *chunk_get(struct netstack *st)
+size_t tcp_mem_avail(const struct netstack *st)
+{
+	return share(st, 100);
+}
+
+size_t tcp_mem_avail_send(const struct netstack *st)
+{
+	return share(st, TCP_MEM_SEND_PCT);
+}
+
+void tcp_mem_wait(struct netstack_tcp *c)
+{
+	if (!tcp_list_linked(&c->mem_node))
+		tcp_list_add_tail(&c->st->tcp.mem_wait, &c->mem_node);
+}
+
+static uint8_t *chunk_get(struct netstack *st, unsigned pct)
 {
 	struct tcp_stack *t = &st->tcp;
 	uint8_t *p;
 
-	if (t->mem_used + TCP_BUF_CHUNK > st->cfg.mem_limit)
+	if (share(st, pct) < TCP_BUF_CHUNK)
 		return NULL;
 	if (t->chunk_cache) {
 		p = t->chunk_cache;
@@ -48,12 +64,23 @@ static void chunk_put(struct netstack *st, uint8_t *p)
 	} else {
 		free(p);
 	}
+	/* Wake senders that stopped for memory once some is back. */
+	while (!tcp_list_empty(&t->mem_wait) &&
+	       share(st, TCP_MEM_SEND_PCT) >= 4 * TCP_BUF_CHUNK) {
+		struct netstack_tcp *c = tcp_container_of(
+			t->mem_wait.next, struct netstack_tcp, mem_node);
+
+		tcp_list_del(&c->mem_node);
+		c->want_writable = false;
+		tcp_event(c, TEV_WRITABLE);
+	}
 }
 
-void tcp_buf_init(struct tcp_buf *b, uint32_t max)
+void tcp_buf_init(struct tcp_buf *b, uint32_t max, bool send)
 {
 	memset(b, 0, sizeof(*b));
 	b->max = max;
+	b->send = send;
 }
 
 void tcp_buf_free(struct netstack *st, struct tcp_buf *b)
@@ -66,6 +93,13 @@ void tcp_buf_free(struct netstack *st, struct tcp_buf *b)
 	free(b->slots);
 	b->slots = NULL;
 	b->nslots = b->first = b->start = b->len = 0;
+}
+
+static unsigned pct_for(const struct tcp_buf *b, uint32_t off)
+{
+	if (b->send)
+		return TCP_MEM_SEND_PCT;
+	return off > b->len ? TCP_MEM_OOO_PCT : 100;
 }
 
 /* Makes sure slots cover offsets [0, end). */
@@ -120,7 +154,7 @@ int tcp_buf_iov(struct netstack *st, struct tcp_buf *b, uint32_t off,
 		if (!*slot) {
 			if (!alloc)
 				break;
-			*slot = chunk_get(st);
+			*slot = chunk_get(st, pct_for(b, off));
 			if (!*slot)
 				break;
 		}

@@ -58,6 +58,7 @@ int tcp_stack_init(struct netstack *st)
 	tcp_list_init(&t->notify_list);
 	tcp_list_init(&t->tw_list);
 	tcp_list_init(&t->all_list);
+	tcp_list_init(&t->mem_wait);
 	t->next_port = (uint16_t)random_u32();
 	return 0;
 }
@@ -80,6 +81,7 @@ static void free_block(struct netstack_tcp *c)
 		c->listener->nhalf--;
 	}
 	tcp_list_del(&c->all_node);
+	tcp_list_del(&c->mem_node);
 	tcp_buf_free(st, &c->sbuf);
 	tcp_buf_free(st, &c->rbuf);
 	seq_ranges_free(&c->ooo);
@@ -299,8 +301,8 @@ void tcp_init_conn(struct netstack_tcp *c)
 	c->rto_ms = TCP_RTO_INIT_MS;
 	c->snd_wscale = 0;
 	c->rcv_wscale = tcp_wscale_for(st);
-	tcp_buf_init(&c->sbuf, (uint32_t)st->cfg.tcp_buf_initial);
-	tcp_buf_init(&c->rbuf, (uint32_t)st->cfg.tcp_buf_initial);
+	tcp_buf_init(&c->sbuf, (uint32_t)st->cfg.tcp_buf_initial, true);
+	tcp_buf_init(&c->rbuf, (uint32_t)st->cfg.tcp_buf_initial, false);
 	c->iss = tcp_isn(st, &c->local, &c->remote);
 	c->snd_una = c->snd_nxt = c->iss;
 	c->sbuf_seq = c->iss + 1;

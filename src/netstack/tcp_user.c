@@ -242,8 +242,8 @@ size_t netstack_tcp_send_space(const struct netstack_tcp *c)
 	if (send_state(c))
 		return 0;
 	room = c->sbuf.max > c->sbuf.len ? c->sbuf.max - c->sbuf.len : 0;
-	if (room > tcp_mem_avail(c->st))
-		room = tcp_mem_avail(c->st);
+	if (room > tcp_mem_avail_send(c->st))
+		room = tcp_mem_avail_send(c->st);
 	return room;
 }
 
@@ -267,6 +267,8 @@ ssize_t netstack_tcp_send(struct netstack_tcp *c, const void *buf, size_t len)
 	c->sbuf.len += n;
 	if (n < len)
 		c->want_writable = true;
+	if (n < room && n < len)
+		tcp_mem_wait(c); /* short of memory, not of buffer */
 	if (n)
 		push(c);
 	return n;
@@ -283,8 +285,11 @@ int netstack_tcp_send_reserve(struct netstack_tcp *c, struct iovec *iov,
 	room = c->sbuf.max > c->sbuf.len ? c->sbuf.max - c->sbuf.len : 0;
 	n = tcp_buf_iov(c->st, &c->sbuf, c->sbuf.len, room, iov, iovcnt,
 			true);
-	if (!n)
+	if (!n) {
 		c->want_writable = true;
+		if (room)
+			tcp_mem_wait(c);
+	}
 	return n;
 }
 

@@ -589,6 +589,66 @@ static void test_pmtu(void)
 	pair_free(&p);
 }
 
+static void test_memory_limit(void)
+{
+	enum { N = 8 };
+	struct netstack_config cfg;
+	struct netstack_stats st0, st1;
+	struct sim sim;
+	struct server sv = { 0 };
+	struct netstack_listener *l;
+	struct netstack_addr la, ra;
+	struct app srv[N], cli[N];
+	int i, ok = 0;
+
+	/* Eight bulk flows each way through stacks allowed 1 MiB of buffers
+	 * in all: windows shrink, nothing is lost, the limit holds. */
+	netstack_config_default(&cfg);
+	cfg.mem_limit = 1 << 20;
+	sim_init(&sim, &cfg);
+	sim.delay_ns = 5 * SIM_MS;
+	memset(srv, 0, sizeof(srv));
+	memset(cli, 0, sizeof(cli));
+	sv.apps = srv;
+	sv.napps = N;
+	sv.proto.reading = true;
+	sv.proto.seed = 5;
+	sv.proto.peer_seed = 4;
+	sv.proto.to_send = 2 << 20;
+	sv.proto.shutdown_after = true;
+	sim_addr(&la, 1, AF_INET, 80);
+	netstack_tcp_listen(sim.st[1], &la, 0, &server_ops, &sv, &l);
+	sim_addr(&ra, 1, AF_INET, 80);
+	for (i = 0; i < N; ++i) {
+		cli[i].reading = true;
+		cli[i].seed = 4;
+		cli[i].peer_seed = 5;
+		cli[i].to_send = 2 << 20;
+		cli[i].shutdown_after = true;
+		REQUIRE(netstack_tcp_connect(sim.st[0], NULL, &ra, &app_ops,
+					     &cli[i], &cli[i].c) == 0);
+	}
+	sim_run(&sim, sim.now + 120 * SIM_SEC, NULL, NULL);
+	for (i = 0; i < N; ++i)
+		ok += srv[i].received == (2 << 20) && !srv[i].bad &&
+		      cli[i].received == (2 << 20) && !cli[i].bad;
+	CHECK(ok == N);
+	netstack_get_stats(sim.st[0], &st0);
+	netstack_get_stats(sim.st[1], &st1);
+	CHECK(st0.mem_peak <= cfg.mem_limit && st1.mem_peak <= cfg.mem_limit);
+	CHECK(st0.mem_used == 0 && st1.mem_used == 0);
+	printf("INFO: 8 x 2 MiB each way under a 1 MiB limit: %d/%d complete, "
+	       "peak %llu / %llu bytes\n", ok, N,
+	       (unsigned long long)st0.mem_peak,
+	       (unsigned long long)st1.mem_peak);
+	for (i = 0; i < N; ++i) {
+		netstack_tcp_close(cli[i].c);
+		netstack_tcp_close(srv[i].c);
+	}
+	netstack_listener_close(l);
+	sim_free(&sim);
+}
+
 static void test_many_connections(void)
 {
 	enum { N = 2000 };
@@ -658,6 +718,7 @@ int main(void)
 	RUN(test_send_before_connected);
 	RUN(test_nagle);
 	RUN(test_pmtu);
+	RUN(test_memory_limit);
 	RUN(test_many_connections);
 	RUN(test_loss_recovery);
 	RUN(test_loss_cubic_vs_bbr);
