@@ -649,6 +649,90 @@ static void test_memory_limit(void)
 	sim_free(&sim);
 }
 
+static enum netstack_accept egress_syn(void *ctx, struct netstack_listener *l,
+				       struct netstack_tcp *c)
+{
+	struct app *a = ctx;
+	const struct netstack_addr *dst = netstack_tcp_local(c);
+
+	switch (dst->port) {
+	case 443:
+		a->c = c;
+		netstack_tcp_set_ops(c, &app_ops, a);
+		return NETSTACK_ACCEPT;
+	case 25:
+		return NETSTACK_REFUSE_PROHIBITED;
+	case 23:
+		return NETSTACK_REFUSE_NET_UNREACH;
+	default:
+		return NETSTACK_REFUSE_RST;
+	}
+}
+
+static const struct netstack_listener_ops egress_ops = { .syn = egress_syn };
+
+static void test_egress_listener(void)
+{
+	static const uint16_t ports[] = { 443, 25, 23, 22 };
+	static const int want[] = { 0, -EHOSTUNREACH, -ENETUNREACH,
+				    -ECONNREFUSED };
+	struct netstack_listener *any, *plain;
+	struct netstack_addr a = { 0 }, dst = { 0 };
+	struct app cli[4], srv;
+	struct sim sim;
+	unsigned i;
+
+	/* An exit node: a transparent any-port listener terminates
+	 * connections to any destination and decides per SYN. */
+	sim_init(&sim, NULL);
+	memset(cli, 0, sizeof(cli));
+	memset(&srv, 0, sizeof(srv));
+	srv.reading = true;
+	srv.peer_seed = 3;
+	a.family = AF_UNSPEC;
+	REQUIRE(netstack_tcp_listen(sim.st[1], &a, NETSTACK_TRANSPARENT,
+				    &egress_ops, &srv, &any) == 0);
+	/* A plain any-address listener does not take foreign traffic. */
+	a.port = 8080;
+	REQUIRE(netstack_tcp_listen(sim.st[1], &a, 0, &egress_ops, &srv,
+				    &plain) == 0);
+	dst.family = AF_INET;
+	dst.ip[0] = 192;
+	dst.ip[2] = 2;
+	dst.ip[3] = 7;
+	for (i = 0; i < 4; ++i) {
+		dst.port = ports[i];
+		cli[i].seed = 3;
+		cli[i].to_send = 10000;
+		cli[i].shutdown_after = true;
+		REQUIRE(netstack_tcp_connect(sim.st[0], NULL, &dst, &app_ops,
+					     &cli[i], &cli[i].c) == 0);
+	}
+	sim_run(&sim, sim.now + 3 * SIM_SEC, NULL, NULL);
+	CHECK(cli[0].connected && !cli[0].closed);
+	REQUIRE(srv.c);
+	CHECK(netstack_tcp_local(srv.c)->port == 443);
+	CHECK(!memcmp(netstack_tcp_local(srv.c)->ip, dst.ip, 4));
+	CHECK(srv.received == 10000 && srv.eof && !srv.bad);
+	for (i = 1; i < 4; ++i)
+		CHECK(cli[i].closed && cli[i].err == want[i]);
+	/* With the transparent listener gone, port 8080 on a foreign
+	 * address finds only the plain any-address listener, which stays
+	 * out of it: no answer at all. */
+	memset(&cli[3], 0, sizeof(cli[3]));
+	dst.port = 8080;
+	REQUIRE(netstack_tcp_connect(sim.st[0], NULL, &dst, &app_ops, &cli[3],
+				     &cli[3].c) == 0);
+	netstack_listener_close(any);
+	sim_run(&sim, sim.now + 3 * SIM_SEC, NULL, NULL);
+	CHECK(!cli[3].connected && !cli[3].closed); /* silence: no taker */
+	for (i = 0; i < 4; ++i)
+		netstack_tcp_close(cli[i].c);
+	netstack_tcp_close(srv.c);
+	netstack_listener_close(plain);
+	sim_free(&sim);
+}
+
 static void test_many_connections(void)
 {
 	enum { N = 2000 };
@@ -719,6 +803,7 @@ int main(void)
 	RUN(test_nagle);
 	RUN(test_pmtu);
 	RUN(test_memory_limit);
+	RUN(test_egress_listener);
 	RUN(test_many_connections);
 	RUN(test_loss_recovery);
 	RUN(test_loss_cubic_vs_bbr);
