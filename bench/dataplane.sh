@@ -178,6 +178,8 @@ for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rss_1peer_mib ki
 		"$(awk -v s="$s" -v g="$g" 'BEGIN { if (g > 0) printf "%.2f", s / g; else print "nan" }')"
 done
 echo "(ratio = spokewire / wireguard-go; higher is better for Mbit/s, lower for rtt and memory)"
+echo "samples (per round):"
+for k in "${!R[@]}"; do echo "  $k:${R[$k]}"; done | sort
 echo "targets: tcp/udp ratio >= 4, rtt ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
 echo "allocations in the spokewire daemons on the data path: ${ALLOCS:-not measured} (target: 0)"
 echo

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 enum {
-	SOCKET_BUFFER = 4 << 20,
+	SOCKET_BUFFER = 16 << 20,
 	PORT_RETRIES = 100,
 };
 
