@@ -1,6 +1,7 @@
 /* The config file parser: wg-quick's [Interface]/[Peer] plus [Forward],
  * [Expose], [Proxy] and [Egress]. Every error names file:line. */
 #include "conf/conf.h"
+#include "conf/conf-value.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -120,121 +121,6 @@ static int for_each_item(struct parser *p, char *val,
 	return 0;
 }
 
-static int parse_u32(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_ip(const char *s, uint8_t *family, uint8_t ip[16])
-{
-	memset(ip, 0, 16);
-	if (inet_pton(AF_INET, s, ip) == 1) {
-		*family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, ip) == 1) {
-		*family = AF_INET6;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-static int parse_prefix(const char *s, struct conf_prefix *out)
-{
-	char buf[64];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	uint64_t cidr;
-	unsigned max;
-
-	if (alen >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	if (parse_ip(buf, &out->family, out->ip))
-		return -EINVAL;
-	max = out->family == AF_INET ? 32 : 128;
-	out->has_cidr = slash != NULL;
-	if (!slash) {
-		out->cidr = (uint8_t)max;
-		return 0;
-	}
-	if (parse_u32(slash + 1, max, &cidr))
-		return -EINVAL;
-	out->cidr = (uint8_t)cidr;
-	return 0;
-}
-
-/* "host:port", "[v6]:port", or (bare_port) "port". A numeric host is
- * resolved here. */
-static int parse_hostport(const char *s, bool bare_port,
-			  struct conf_hostport *hp, int line)
-{
-	const char *colon, *host = s, *port;
-	size_t hlen;
-	uint64_t v;
-	uint8_t family, ip[16];
-
-	hp->line = line;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		host = s + 1;
-		hlen = (size_t)(close - host);
-		port = close + 2;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon) {
-			if (!bare_port)
-				return -EINVAL;
-			hlen = 0;
-			port = s;
-		} else {
-			if (strchr(s, ':') != colon)
-				return -EINVAL; /* IPv6 needs brackets */
-			hlen = (size_t)(colon - s);
-			port = colon + 1;
-		}
-	}
-	if (hlen >= sizeof(hp->host) || (s[0] == '[' && !hlen))
-		return -EINVAL;
-	if (parse_u32(port, 65535, &v) || !v)
-		return -EINVAL;
-	memcpy(hp->host, host, hlen);
-	hp->host[hlen] = '\0';
-	hp->port = (uint16_t)v;
-	if (!hlen)
-		return 0;
-	if (!parse_ip(hp->host, &family, ip)) {
-		memset(&hp->addr, 0, sizeof(hp->addr));
-		if (family == AF_INET) {
-			hp->addr.in4.sin_family = AF_INET;
-			hp->addr.in4.sin_port = htons(hp->port);
-			memcpy(&hp->addr.in4.sin_addr, ip, 4);
-		} else {
-			hp->addr.in6.sin6_family = AF_INET6;
-			hp->addr.in6.sin6_port = htons(hp->port);
-			memcpy(&hp->addr.in6.sin6_addr, ip, 16);
-		}
-		hp->resolved = true;
-	} else if (s[0] == '[') {
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int parse_key(struct parser *p, const char *key, const char *val,
 		     uint8_t out[KEY_LEN])
 {
@@ -250,7 +136,7 @@ static int add_prefix_item(struct parser *p, char *item, void *arg)
 	void **lst = arg; /* { &arr, &n } */
 	struct conf_prefix pf = { 0 }, *slot;
 
-	if (parse_prefix(item, &pf))
+	if (conf_parse_prefix(item, &pf))
 		return perr(p, "invalid address or prefix '%s'", item);
 	slot = push(lst[0], lst[1], sizeof(*slot));
 	if (!slot)
@@ -294,7 +180,7 @@ static int interface_key(struct parser *p, const char *key, char *val)
 		return parse_key(p, key, val, c->private_key);
 	}
 	if (!strcasecmp(key, "ListenPort")) {
-		if (parse_u32(val, 65535, &v))
+		if (conf_parse_u32(val, 65535, &v))
 			return perr(p, "invalid ListenPort '%s'", val);
 		c->has_listen_port = true;
 		c->listen_port = (uint16_t)v;
@@ -305,13 +191,13 @@ static int interface_key(struct parser *p, const char *key, char *val)
 			c->fwmark = 0;
 			return 0;
 		}
-		if (parse_u32(val, UINT32_MAX, &v))
+		if (conf_parse_u32(val, UINT32_MAX, &v))
 			return perr(p, "invalid FwMark '%s'", val);
 		c->fwmark = (uint32_t)v;
 		return 0;
 	}
 	if (!strcasecmp(key, "MTU")) {
-		if (parse_u32(val, 65535, &v) || v < 576)
+		if (conf_parse_u32(val, 65535, &v) || v < 576)
 			return perr(p, "invalid MTU '%s' (576..65535)", val);
 		c->mtu = (unsigned)v;
 		return 0;
@@ -370,7 +256,7 @@ static int peer_key(struct parser *p, const char *key, char *val)
 		return parse_key(p, key, val, peer->psk);
 	}
 	if (!strcasecmp(key, "Endpoint")) {
-		if (parse_hostport(val, false, &peer->endpoint, p->line))
+		if (conf_parse_hostport(val, false, &peer->endpoint, p->line))
 			return perr(p, "invalid Endpoint '%s' (HOST:PORT)", val);
 		peer->has_endpoint = true;
 		return 0;
@@ -382,7 +268,7 @@ static int peer_key(struct parser *p, const char *key, char *val)
 			peer->keepalive = 0;
 			return 0;
 		}
-		if (parse_u32(val, 65535, &v))
+		if (conf_parse_u32(val, 65535, &v))
 			return perr(p, "invalid PersistentKeepalive '%s'", val);
 		peer->keepalive = (uint16_t)v;
 		return 0;
@@ -395,14 +281,14 @@ static int forward_key(struct parser *p, const char *key, char *val)
 	struct conf_forward *f = &p->c->forwards[p->c->n_forwards - 1];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (parse_hostport(val, true, &f->listen, p->line))
+		if (conf_parse_hostport(val, true, &f->listen, p->line))
 			return perr(p, "invalid Listen '%s' ([ADDR:]PORT)", val);
 		if (f->listen.host[0] && !f->listen.resolved)
 			return perr(p, "Listen needs a numeric address");
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (parse_hostport(val, false, &f->target, p->line) ||
+		if (conf_parse_hostport(val, false, &f->target, p->line) ||
 		    !f->target.resolved)
 			return perr(p, "invalid Target '%s' (overlay ADDR:PORT)",
 				    val);
@@ -426,14 +312,14 @@ static int expose_key(struct parser *p, const char *key, char *val)
 	struct conf_expose *e = &p->c->exposes[p->c->n_exposes - 1];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (parse_hostport(val, true, &e->listen, p->line) ||
+		if (conf_parse_hostport(val, true, &e->listen, p->line) ||
 		    (e->listen.host[0] && !e->listen.resolved))
 			return perr(p, "invalid Listen '%s' (PORT or ADDR:PORT)",
 				    val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (parse_hostport(val, false, &e->target, p->line))
+		if (conf_parse_hostport(val, false, &e->target, p->line))
 			return perr(p, "invalid Target '%s' (HOST:PORT)", val);
 		return 0;
 	}
@@ -454,7 +340,7 @@ static int proxy_key(struct parser *p, const char *key, char *val)
 	} else {
 		return perr(p, "unknown key '%s' in [Proxy]", key);
 	}
-	if (parse_hostport(val, true, hp, p->line) ||
+	if (conf_parse_hostport(val, true, hp, p->line) ||
 	    (hp->host[0] && !hp->resolved))
 		return perr(p, "invalid %s '%s' ([ADDR:]PORT)", key, val);
 	return 0;
@@ -764,56 +650,6 @@ int conf_load(struct conf *c, const char *path, char *err,
 	return ret;
 }
 
-static int resolve_one(struct conf_hostport *hp, const char *file, char *err,
-		       bool prefer_v4)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res, *ai;
-	char port[8];
-	int ret;
-
-	if (hp->resolved || !hp->host[0])
-		return 0;
-	snprintf(port, sizeof(port), "%u", hp->port);
-	ret = getaddrinfo(hp->host, port, &hints, &res);
-	if (ret) {
-		snprintf(err, CONF_ERR_MAX, "%s:%d: cannot resolve '%s': %s",
-			 file, hp->line, hp->host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	/* wg(8) prefers IPv4 results; so do we. */
-	for (ai = res; ai; ai = ai->ai_next)
-		if (!prefer_v4 || ai->ai_family == AF_INET)
-			break;
-	if (!ai)
-		ai = res;
-	memcpy(&hp->addr, ai->ai_addr,
-	       ai->ai_addrlen < sizeof(hp->addr) ? ai->ai_addrlen
-						 : sizeof(hp->addr));
-	hp->resolved = true;
-	freeaddrinfo(res);
-	return 0;
-}
-
-int conf_resolve(struct conf *c, const char *file, char *err)
-{
-	size_t i;
-	int ret;
-
-	for (i = 0; i < c->n_peers; ++i) {
-		if (!c->peers[i].has_endpoint)
-			continue;
-		ret = resolve_one(&c->peers[i].endpoint, file, err, true);
-		if (ret)
-			return ret;
-	}
-	for (i = 0; i < c->n_exposes; ++i) {
-		ret = resolve_one(&c->exposes[i].target, file, err, true);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 static void free_strings(struct conf_strings *s)
 {
 	size_t i;
@@ -845,32 +681,3 @@ void conf_free(struct conf *c)
 	memzero(c, sizeof(*c));
 }
 
-bool conf_prefix_match(const struct conf_prefix *p, size_t n, int family,
-		       const void *ip)
-{
-	const uint8_t *a = ip;
-	size_t i;
-
-	for (i = 0; i < n; ++i, ++p) {
-		unsigned bits = p->cidr, full = bits / 8, rem = bits % 8;
-
-		if (p->family != family)
-			continue;
-		if (memcmp(p->ip, a, full))
-			continue;
-		if (rem && ((p->ip[full] ^ a[full]) & (0xff << (8 - rem))))
-			continue;
-		return true;
-	}
-	return false;
-}
-
-const char *conf_prefix_str(const struct conf_prefix *p, char *buf,
-			    size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(p->family, p->ip, ip, sizeof(ip));
-	snprintf(buf, len, "%s/%u", ip, p->cidr);
-	return buf;
-}

@@ -1,0 +1,155 @@
+/* Config values: numbers, IP addresses, prefixes, host:port endpoints,
+ * and matching addresses against prefix lists. */
+#include "conf/conf-value.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int conf_parse_u32(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int conf_parse_ip(const char *s, uint8_t *family, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (inet_pton(AF_INET, s, ip) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, ip) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int conf_parse_prefix(const char *s, struct conf_prefix *out)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	uint64_t cidr;
+	unsigned max;
+
+	if (alen >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (conf_parse_ip(buf, &out->family, out->ip))
+		return -EINVAL;
+	max = out->family == AF_INET ? 32 : 128;
+	out->has_cidr = slash != NULL;
+	if (!slash) {
+		out->cidr = (uint8_t)max;
+		return 0;
+	}
+	if (conf_parse_u32(slash + 1, max, &cidr))
+		return -EINVAL;
+	out->cidr = (uint8_t)cidr;
+	return 0;
+}
+
+/* "host:port", "[v6]:port", or (bare_port) "port". A numeric host is
+ * resolved here. */
+int conf_parse_hostport(const char *s, bool bare_port,
+			struct conf_hostport *hp, int line)
+{
+	const char *colon, *host = s, *port;
+	size_t hlen;
+	uint64_t v;
+	uint8_t family, ip[16];
+
+	hp->line = line;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		port = close + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			if (!bare_port)
+				return -EINVAL;
+			hlen = 0;
+			port = s;
+		} else {
+			if (strchr(s, ':') != colon)
+				return -EINVAL; /* IPv6 needs brackets */
+			hlen = (size_t)(colon - s);
+			port = colon + 1;
+		}
+	}
+	if (hlen >= sizeof(hp->host) || (s[0] == '[' && !hlen))
+		return -EINVAL;
+	if (conf_parse_u32(port, 65535, &v) || !v)
+		return -EINVAL;
+	memcpy(hp->host, host, hlen);
+	hp->host[hlen] = '\0';
+	hp->port = (uint16_t)v;
+	if (!hlen)
+		return 0;
+	if (!conf_parse_ip(hp->host, &family, ip)) {
+		memset(&hp->addr, 0, sizeof(hp->addr));
+		if (family == AF_INET) {
+			hp->addr.in4.sin_family = AF_INET;
+			hp->addr.in4.sin_port = htons(hp->port);
+			memcpy(&hp->addr.in4.sin_addr, ip, 4);
+		} else {
+			hp->addr.in6.sin6_family = AF_INET6;
+			hp->addr.in6.sin6_port = htons(hp->port);
+			memcpy(&hp->addr.in6.sin6_addr, ip, 16);
+		}
+		hp->resolved = true;
+	} else if (s[0] == '[') {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool conf_prefix_match(const struct conf_prefix *p, size_t n, int family,
+		       const void *ip)
+{
+	const uint8_t *a = ip;
+	size_t i;
+
+	for (i = 0; i < n; ++i, ++p) {
+		unsigned bits = p->cidr, full = bits / 8, rem = bits % 8;
+
+		if (p->family != family)
+			continue;
+		if (memcmp(p->ip, a, full))
+			continue;
+		if (rem && ((p->ip[full] ^ a[full]) & (0xff << (8 - rem))))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+const char *conf_prefix_str(const struct conf_prefix *p, char *buf,
+			    size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family, p->ip, ip, sizeof(ip));
+	snprintf(buf, len, "%s/%u", ip, p->cidr);
+	return buf;
+}
