@@ -16,4 +16,8 @@ int cmd_down(int argc, char *argv[]);
 
 extern const char *prog_name;
 
+/* A daemon's stdin, and stdout/stderr unless LOG_LEVEL is set, to
+ * /dev/null (detach.c). */
+void cli_detach_stdio(void);
+
 #endif

@@ -65,21 +65,6 @@ static void report(int fd, const char *msg)
 	close(fd);
 }
 
-static void detach_stdio(void)
-{
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	dup2(fd, STDIN_FILENO);
-	if (!getenv("LOG_LEVEL")) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
-	if (fd > STDERR_FILENO)
-		close(fd);
-}
-
 /* Parent: waits for the child's report. */
 static int wait_report(int fd)
 {
@@ -121,7 +106,7 @@ static int run_userspace(const struct conf *c, int verbose, int rfd)
 	}
 	report(rfd, "");
 	if (rfd >= 0)
-		detach_stdio();
+		cli_detach_stdio();
 	daemon_log(&n.d, "userspace mode up, listening on port %u",
 		   n.d.udp.port);
 	ret = node_run(&n);
@@ -157,7 +142,7 @@ static int run_tun(const struct conf *c, int verbose, int rfd)
 		goto fail;
 	report(rfd, "");
 	if (rfd >= 0)
-		detach_stdio();
+		cli_detach_stdio();
 	ret = daemon_run(&d);
 	daemon_teardown(&d);
 	return ret < 0 ? 1 : 0;

@@ -24,18 +24,8 @@ static void device_usage(FILE *f)
 
 static void detach(void)
 {
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-
 	setsid();
-	if (fd >= 0) {
-		dup2(fd, STDIN_FILENO);
-		if (!getenv("LOG_LEVEL")) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
+	cli_detach_stdio();
 	if (chdir("/") < 0)
 		return;
 }

@@ -29,6 +29,9 @@ mkdir -p "$T_DIR/srv" && echo "served from behind the hub" >"$T_DIR/srv/index.ht
 nsx "$NS_D" python3 -m http.server --bind "$DB" --directory "$T_DIR/srv" 8000 \
 	>"$T_DIR/http.log" 2>&1 8>&- 9>&- &
 T_PIDS+=("$!")
+# The DNAT check below needs it listening (it starts slowly on a busy box).
+wait_until 20 nsx "$NS_D" curl -s -o /dev/null "http://$DB:8000/" ||
+	die "the HTTP server behind the hub did not start"
 
 HUB_CONF=$(conf_write "$IF_H" root <<EOF
 [Interface]
