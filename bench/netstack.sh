@@ -87,12 +87,14 @@ path() {
 	ip -n "$R" link set "${P}b" netns "$S"
 	ip -n "$C" addr add 10.68.0.1/24 dev "${P}a"
 	ip -n "$S" addr add 10.68.0.2/24 dev "${P}b"
-	ip -n "$C" link set "${P}a" mtu 1420 up
-	ip -n "$S" link set "${P}b" mtu 1420 up
+	# Long TUN queues on every hop: the relay and the harness are one
+	# thread each, and the default 500 packets overflow on bursts.
+	ip -n "$C" link set "${P}a" mtu 1420 txqueuelen 10000 up
+	ip -n "$S" link set "${P}b" mtu 1420 txqueuelen 10000 up
 	# Kernel <-> stack.
 	ip -n "$C" tuntap add dev "${P}c" mode tun
 	ip -n "$C" addr add 10.69.0.1/24 dev "${P}c"
-	ip -n "$C" link set "${P}c" mtu 1420 up
+	ip -n "$C" link set "${P}c" mtu 1420 txqueuelen 10000 up
 	start_bg "$TMP/stack.log" ip netns exec "$C" "$SPOKEWIRE" netstack-harness \
 		--tun "${P}c" --addr 10.69.0.2 --delay-ms "$d" --loss "$l" \
 		--seed 13 --sink 5001 --source 5002:0 ${NETSTACK_CC:+--cc $NETSTACK_CC}

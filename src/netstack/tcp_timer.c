@@ -274,12 +274,18 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	}
 	st->stats.tcp_rto_expired++;
 	tcp_cc_on_rto(c);
-	/* Everything in flight and not SACKed counts as lost: resend from
-	 * snd_una under slow start (RFC 6298 5.4-5.6, RFC 6675 5.1). */
+	/* What is not SACKed counts as lost: resend from snd_una under slow
+	 * start (RFC 6298 5.4-5.6, RFC 6675 5.1). With SACKs in hand, only
+	 * up to the highest SACKed byte: the receiver is alive, and what went
+	 * out after that may well still be on its way (a lost retransmission
+	 * while the peer's window held us back is the usual cause). */
 	c->in_recovery = false;
 	tcp_rxq_reset(c);
 	seq_ranges_free(&c->again);
 	c->lost_mark = c->snd_nxt;
+	if (c->sacked.n && SEQ_GT(c->sacked.r[c->sacked.n - 1].end,
+				  c->snd_una + c->mss))
+		c->lost_mark = c->sacked.r[c->sacked.n - 1].end;
 	c->high_rxt = c->snd_una;
 	c->recovery_point = c->snd_nxt;
 	c->dupacks = 0;

@@ -23,7 +23,9 @@ tun_up() {
 	ip -n "$NS" tuntap add dev "$1" mode tun || die "tuntap $1"
 	ip -n "$NS" addr add "$2.1/24" dev "$1"
 	ip -n "$NS" addr add "$3::1/64" dev "$1" nodad
-	ip -n "$NS" link set "$1" mtu 1420 up || die "link $1"
+	# A long queue: the harness is one thread, and bursts of 1000 SYNs
+	# or of ACKs must not overflow the default 500 on their way to it.
+	ip -n "$NS" link set "$1" mtu 1420 txqueuelen 10000 up || die "link $1"
 }
 tun_up "$TUN_A" 10.66.0 fd66
 tun_up "$TUN_B" 10.67.0 fd67
