@@ -3,6 +3,7 @@
  * keepalive, zero window, resets, deferred accept, large windows. */
 #include "unit.h"
 
+#include "crypto/crypto.h"
 #include "netstack/stack.h"
 
 #include "netstack_sim.h"
@@ -733,6 +734,69 @@ static void test_egress_listener(void)
 	sim_free(&sim);
 }
 
+/* The tuple tcp_conn.c hashes for RFC 6528 ISNs. */
+struct isn_tuple {
+	uint8_t lip[16], rip[16];
+	uint16_t lport, rport, family;
+};
+
+static void test_sequence_wrap(void)
+{
+	struct netstack_addr la, ra, local;
+	struct isn_tuple t;
+	struct pair p;
+	uint32_t f;
+
+	/* Choose the clock so that the client's ISN sits 1 MiB below 2^32:
+	 * 4 MiB of data with 1% loss (SACK ranges, retransmissions) then
+	 * cross the wrap. */
+	memset(&p, 0, sizeof(p));
+	sim_init(&p.sim, NULL);
+	p.sv.apps = p.srv;
+	p.sv.napps = 4;
+	p.sv.decision = NETSTACK_ACCEPT;
+	p.sv.proto.reading = true;
+	p.sv.proto.peer_seed = 1;
+	p.sv.proto.seed = 2;
+	p.sv.proto.to_send = 4 << 20;
+	p.sv.proto.shutdown_after = true;
+	sim_addr(&la, 1, AF_INET, 80);
+	netstack_tcp_listen(p.sim.st[1], &la, 0, &server_ops, &p.sv, &p.l);
+	sim_addr(&ra, 1, AF_INET, 80);
+	sim_addr(&local, 0, AF_INET, 40000);
+	memset(&t, 0, sizeof(t));
+	memcpy(t.lip, local.ip, 16);
+	memcpy(t.rip, ra.ip, 16);
+	t.lport = local.port;
+	t.rport = ra.port;
+	t.family = AF_INET;
+	f = (uint32_t)siphash_u64(p.sim.st[0]->isn_key, &t, sizeof(t));
+	/* ISN = F + now / 4 us: pick now (well after the start) for
+	 * F + now/4000 = 2^32 - 1 MiB (mod 2^32). */
+	p.sim.now = (uint64_t)((uint32_t)(0u - (1u << 20) - f)) * 4000 +
+		    (1ull << 32) * 4000;
+	sim_set_clock(&p.sim);
+	p.sim.delay_ns = 5 * SIM_MS;
+	p.sim.loss_ppm = 10000;
+	p.cli.reading = true;
+	p.cli.seed = 1;
+	p.cli.peer_seed = 2;
+	p.cli.to_send = 4 << 20;
+	p.cli.shutdown_after = true;
+	REQUIRE(netstack_tcp_connect(p.sim.st[0], &local, &ra, &app_ops,
+				     &p.cli, &p.cli.c) == 0);
+	CHECK(p.cli.c->iss == 0u - (1u << 20));
+	sim_run(&p.sim, p.sim.now + 60 * SIM_SEC, both_closed, &p);
+	CHECK(p.srv[0].received == (4u << 20) && !p.srv[0].bad);
+	CHECK(p.cli.received == (4u << 20) && !p.cli.bad);
+	CHECK(p.cli.closed && p.cli.err == 0);
+	CHECK(SEQ_LT(p.cli.c->snd_una, 0x10000000u) ||
+	      p.cli.c->state == NETSTACK_TCP_CLOSED);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
 static void test_many_connections(void)
 {
 	enum { N = 2000 };
@@ -803,6 +867,7 @@ int main(void)
 	RUN(test_nagle);
 	RUN(test_pmtu);
 	RUN(test_memory_limit);
+	RUN(test_sequence_wrap);
 	RUN(test_egress_listener);
 	RUN(test_many_connections);
 	RUN(test_loss_recovery);
