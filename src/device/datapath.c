@@ -420,6 +420,6 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 	}
 	/* Writing to the TUN often makes the kernel answer at once (an echo
 	 * reply, a TCP ACK): read it now instead of after another wakeup. */
-	if (d->stats.tun_writes != tun_writes)
+	if (d->tun_fd >= 0 && d->stats.tun_writes != tun_writes)
 		datapath_on_tun(loop, d->tun_fd, LOOP_READ, d);
 }
