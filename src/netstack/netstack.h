@@ -253,7 +253,9 @@ const struct netstack_addr *netstack_tcp_remote(const struct netstack_tcp *c);
  * or the connection's error. Data may be queued before connected(). */
 ssize_t netstack_tcp_send(struct netstack_tcp *c, const void *buf, size_t len);
 /* Zero-copy variant: up to iovcnt spans of free send-buffer space (returns
- * how many, 0 when full), then commit how many bytes were written there. */
+ * how many, 0 when full), then commit how many bytes were written there.
+ * Reserving allocates buffer memory: commit 0 when nothing was written, so
+ * an idle connection's empty send buffer is released. */
 int netstack_tcp_send_reserve(struct netstack_tcp *c, struct iovec *iov,
 			      int iovcnt);
 int netstack_tcp_send_commit(struct netstack_tcp *c, size_t len);

@@ -306,6 +306,8 @@ int netstack_tcp_send_commit(struct netstack_tcp *c, size_t len)
 	c->sbuf.len += (uint32_t)len;
 	if (len)
 		push(c);
+	else if (!c->sbuf.len)
+		tcp_buf_free(c->st, &c->sbuf); /* an unused reservation */
 	return 0;
 }
 

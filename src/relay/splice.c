@@ -113,8 +113,12 @@ static bool pump_up(struct splice *s)
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == EAGAIN)
+		if (errno == EAGAIN) {
+			/* Nothing came: give back what the reservation took,
+			 * so an idle connection holds no send buffer. */
+			netstack_tcp_send_commit(s->c, 0);
 			break;
+		}
 		fail(s);
 		return false;
 	}
