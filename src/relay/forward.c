@@ -68,22 +68,34 @@ static void on_tcp_accept(void *ctx, int fd, const struct sockaddr *peer)
 		relay_log(f->r, "forward: cannot connect through the stack");
 }
 
-int forward_tcp_add(struct relay *r, const struct conf_forward *cf, char *err)
+/* Binds cf's Listen on the host for either kind of [Forward]: the host
+ * listener's fd, or -errno with err set. */
+static int forward_listen(struct relay *r, const struct conf_forward *cf,
+			  int type,
+			  void (*fn)(void *ctx, int fd,
+				     const struct sockaddr *peer),
+			  void *ctx, char *err)
 {
 	struct sockaddr_storage ss;
-	struct tcp_forward *f = calloc(1, sizeof(*f));
 	char what[64];
+
+	listen_addr(&cf->listen, &ss);
+	snprintf(what, sizeof(what), "[Forward] at line %d", cf->line);
+	return host_listen(r, (struct sockaddr *)&ss, type, fn, ctx, what,
+			   err);
+}
+
+int forward_tcp_add(struct relay *r, const struct conf_forward *cf, char *err)
+{
+	struct tcp_forward *f = calloc(1, sizeof(*f));
 	int ret;
 
 	if (!f)
 		return -ENOMEM;
 	f->r = r;
 	relay_addr_from_conf(&f->target, &cf->target);
-	listen_addr(&cf->listen, &ss);
-	snprintf(what, sizeof(what), "[Forward] at line %d", cf->line);
 	/* The listener keeps f for the daemon's lifetime. */
-	ret = host_listen(r, (struct sockaddr *)&ss, SOCK_STREAM,
-			  on_tcp_accept, f, what, err);
+	ret = forward_listen(r, cf, SOCK_STREAM, on_tcp_accept, f, err);
 	if (ret < 0) {
 		free(f);
 		return ret;
@@ -176,19 +188,14 @@ static void on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 
 int forward_udp_add(struct relay *r, const struct conf_forward *cf, char *err)
 {
-	struct sockaddr_storage ss;
 	struct udp_forward *f = calloc(1, sizeof(*f));
-	char what[64];
 	int ret;
 
 	if (!f)
 		return -ENOMEM;
 	f->r = r;
 	relay_addr_from_conf(&f->target, &cf->target);
-	listen_addr(&cf->listen, &ss);
-	snprintf(what, sizeof(what), "[Forward] at line %d", cf->line);
-	ret = host_listen(r, (struct sockaddr *)&ss, SOCK_DGRAM, NULL, NULL,
-			  what, err);
+	ret = forward_listen(r, cf, SOCK_DGRAM, NULL, NULL, err);
 	if (ret < 0) {
 		free(f);
 		return ret;
