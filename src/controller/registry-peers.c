@@ -349,11 +349,8 @@ static int join_once(struct controller *ctl, struct store_conn *c,
 	} else {
 		ret = join_new(ctl, c, jc, thash, token_role, uses_left);
 	}
-	if (!ret)
-		ret = store_commit(ctl->store, c);
 out:
-	if (ret)
-		store_rollback(ctl->store, c);
+	ret = store_end(ctl->store, c, ret);
 	store_result_free(r);
 	return ret;
 }
@@ -430,11 +427,8 @@ int registry_device_create(struct controller *ctl, const char *client_id,
 	if (ret)
 		goto out;
 	ret = registry_bump(ctl, c, false);
-	if (!ret)
-		ret = store_commit(ctl->store, c);
 out:
-	if (ret)
-		store_rollback(ctl->store, c);
+	ret = store_end(ctl->store, c, ret);
 	store_release(ctl->store, c);
 	store_result_free(r);
 	if (ret)
@@ -524,11 +518,8 @@ int registry_node_delete(struct controller *ctl, const char *id,
 		goto out;
 	}
 	ret = registry_bump(ctl, c, kind_parse(store_cell(r, 0, 0)) == ROLE_HUB);
-	if (!ret)
-		ret = store_commit(ctl->store, c);
 out:
-	if (ret)
-		store_rollback(ctl->store, c);
+	ret = store_end(ctl->store, c, ret);
 	store_release(ctl->store, c);
 	store_result_free(r);
 	if (!ret)

@@ -146,12 +146,9 @@ int registry_init(struct controller *ctl, const char *master_key,
 	ret = store_begin_write(s, c);
 	if (!ret)
 		ret = load_settings(ctl, c, master_key, generated, why);
-	if (!ret)
-		ret = store_commit(s, c);
-	if (ret) {
-		store_rollback(s, c);
+	ret = store_end(s, c, ret);
+	if (ret)
 		memzero(generated, SECRET_TEXT_LEN + 1);
-	}
 	store_release(s, c);
 	return ret;
 }
@@ -448,11 +445,8 @@ int registry_user_delete(struct controller *ctl, const char *client_id,
 	}
 	if (devices)
 		ret = registry_bump(ctl, c, false);
-	if (!ret)
-		ret = store_commit(ctl->store, c);
 out:
-	if (ret)
-		store_rollback(ctl->store, c);
+	ret = store_end(ctl->store, c, ret);
 	store_release(ctl->store, c);
 	store_result_free(r);
 	if (!ret && devices)

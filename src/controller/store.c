@@ -87,6 +87,15 @@ void store_rollback(struct store *s, struct store_conn *c)
 	store_q(s, c, NULL, "ROLLBACK");
 }
 
+int store_end(struct store *s, struct store_conn *c, int ret)
+{
+	if (!ret)
+		ret = store_commit(s, c);
+	if (ret)
+		store_rollback(s, c);
+	return ret;
+}
+
 struct store_result *store_result_new(int nrows, int ncols)
 {
 	struct store_result *r = calloc(1, sizeof(*r));

@@ -78,6 +78,9 @@ int store_exec(struct store *s, struct store_conn *c,
 int store_begin_write(struct store *s, struct store_conn *c);
 int store_commit(struct store *s, struct store_conn *c);
 void store_rollback(struct store *s, struct store_conn *c);
+/* Ends a write transaction: commits when ret is 0, else (or when the commit
+ * fails) rolls back. Returns the outcome. */
+int store_end(struct store *s, struct store_conn *c, int ret);
 
 void store_result_free(struct store_result *r);
 
