@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "device/daemon.h"
-#include "io/loop.h"
 #include "uapi/uapi.h"
 
 static int add_aip(void *ctx, int family, const void *addr, uint8_t cidr)
@@ -108,7 +107,7 @@ int daemon_uapi_set(void *ctx, const struct uapi_config *cfg)
 	size_t i;
 	int ret;
 
-	wg_set_clock(d->wg, clock_mono_ns(), clock_real_ns());
+	daemon_update_clock(d);
 	if (cfg->has_listen_port || cfg->has_fwmark) {
 		ret = daemon_udp_open(
 			d, cfg->has_listen_port ? cfg->listen_port : d->udp.port,

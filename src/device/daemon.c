@@ -27,7 +27,7 @@ void daemon_log(const struct daemon *d, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void update_clock(struct daemon *d)
+void daemon_update_clock(struct daemon *d)
 {
 	wg_set_clock(d->wg, clock_mono_ns(), clock_real_ns());
 }
@@ -50,7 +50,7 @@ static void on_tick(struct loop *loop, void *arg)
 	struct daemon *d = arg;
 	int mtu;
 
-	update_clock(d);
+	daemon_update_clock(d);
 	wg_tick(d->wg);
 	if (++d->ticks % (1000 / TICK_MS) || d->inner)
 		return;
@@ -136,7 +136,7 @@ static int setup(struct daemon *d, const char *ifname,
 	d->wg = wg_device_new(&daemon_wg_ops, d, &d->pool);
 	if (!d->wg)
 		return -ENOMEM;
-	update_clock(d);
+	daemon_update_clock(d);
 
 	/* The loop is created here, before a fork: epoll survives fork fine
 	 * as long as only the child uses it. */

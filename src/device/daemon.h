@@ -84,6 +84,9 @@ int daemon_setup_inner(struct daemon *d, const char *ifname,
 int daemon_run(struct daemon *d);
 void daemon_teardown(struct daemon *d);
 
+/* Gives the protocol core the time before it handles a batch. */
+void daemon_update_clock(struct daemon *d);
+
 /* datapath.c */
 extern const struct wg_ops daemon_wg_ops;
 int datapath_init(struct daemon *d);

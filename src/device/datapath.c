@@ -21,11 +21,6 @@ enum {
 	PKT_ROOM = PKTBUF_SIZE - PKTBUF_HEADROOM - 64,
 };
 
-static void update_clock(struct daemon *d)
-{
-	wg_set_clock(d->wg, clock_mono_ns(), clock_real_ns());
-}
-
 int datapath_init(struct daemon *d)
 {
 	d->udp_gso = true;
@@ -322,7 +317,7 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 	ssize_t n;
 	int i;
 
-	update_clock(d);
+	daemon_update_clock(d);
 	for (i = 0; i < TUN_READS; ++i) {
 		n = read(fd, d->tun_rbuf, VNET_HDR_LEN + OFFLOAD_MAX_LEN);
 		if (n < 0) {
@@ -386,7 +381,7 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 		n = recvmmsg(fd, msgs, RX_MSGS, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
-		update_clock(d);
+		daemon_update_clock(d);
 		for (i = 0; i < n; ++i) {
 			const uint8_t *p = iov[i].iov_base;
 			size_t len = msgs[i].msg_len, seg = len;
