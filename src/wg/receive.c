@@ -9,9 +9,6 @@
 #include "wg/timers.h"
 #include "wg/wg.h"
 
-void wg_send_handshake_response(struct peer *peer);
-void wg_send_cookie(struct wg_device *wg, const void *msg, size_t len,
-		    uint32_t sender_index, const union endpoint *src);
 
 static void set_endpoint(struct peer *peer, const union endpoint *src)
 {
@@ -233,8 +230,6 @@ static enum packet_result finish_data(struct wg_device *wg, struct pktbuf *pb)
 	return PACKET_OK;
 }
 
-void wg_crypt(struct pktbuf *pb);
-
 void wg_flush_rx(struct wg_device *wg)
 {
 	unsigned i, n = wg->nrxq;
@@ -242,12 +237,7 @@ void wg_flush_rx(struct wg_device *wg)
 	if (!n)
 		return;
 	wg->nrxq = 0;
-	if (wg->ops->crypt) {
-		wg->ops->crypt(wg->ctx, wg->rxq, n);
-	} else {
-		for (i = 0; i < n; ++i)
-			wg_crypt(wg->rxq[i]);
-	}
+	wg_crypt_batch(wg, wg->rxq, n);
 	for (i = 0; i < n; ++i) {
 		struct pktbuf *pb = wg->rxq[i];
 

@@ -141,8 +141,6 @@ static void encrypt_packet(struct pktbuf *pb)
 	pb->len = sizeof(*hdr) + cb->plain_len + NOISE_AUTHTAG_LEN;
 }
 
-bool wg_decrypt_packet(struct pktbuf *pb);
-
 void wg_crypt(struct pktbuf *pb)
 {
 	if (pb->cb.op == PKT_ENCRYPT)
@@ -152,7 +150,7 @@ void wg_crypt(struct pktbuf *pb)
 	memzero(pb->cb.key, sizeof(pb->cb.key));
 }
 
-static void run_crypt(struct wg_device *wg, struct pktbuf **pkts, unsigned n)
+void wg_crypt_batch(struct wg_device *wg, struct pktbuf **pkts, unsigned n)
 {
 	unsigned i;
 
@@ -171,7 +169,7 @@ void wg_flush_tx(struct wg_device *wg)
 	if (!n)
 		return;
 	wg->ntxq = 0;
-	run_crypt(wg, wg->txq, n);
+	wg_crypt_batch(wg, wg->txq, n);
 	for (i = 0; i < n; ++i)
 		wg->ops->send(wg->ctx, wg->txq[i], &wg->txq[i]->cb.ep);
 }

@@ -122,5 +122,12 @@ void wg_send_staged(struct peer *peer);
 void wg_purge_staged(struct peer *peer);
 void wg_flush_tx(struct wg_device *wg);
 void wg_flush_rx(struct wg_device *wg);
+/* wg_crypt() over a batch, through ops->crypt when there is one. */
+void wg_crypt_batch(struct wg_device *wg, struct pktbuf **pkts, unsigned n);
+/* receive.c's AEAD step, called from wg_crypt(). */
+bool wg_decrypt_packet(struct pktbuf *pb);
+void wg_send_handshake_response(struct peer *peer);
+void wg_send_cookie(struct wg_device *wg, const void *msg, size_t len,
+		    uint32_t sender_index, const union endpoint *src);
 
 #endif
