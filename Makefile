@@ -4,7 +4,7 @@
 
 CC ?= cc
 BUILD ?= build
-PKGS := libsodium libb2 libcrypto jansson libmicrohttpd libcurl sqlite3 libpq libqrencode
+PKGS := libsodium libb2 libcrypto gmp jansson libmicrohttpd libcurl sqlite3 libpq libqrencode
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

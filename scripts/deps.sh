@@ -3,7 +3,7 @@
 # Safe to rerun: apt-get skips what is already there.
 set -eu
 PKGS="build-essential pkg-config clang
-libsodium-dev libb2-dev libssl-dev libjansson-dev libmicrohttpd-dev
+libsodium-dev libb2-dev libgmp-dev libssl-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libsqlite3-dev libpq-dev libqrencode-dev
 iproute2 iputils-ping procps nftables wireguard-tools wireguard-go iperf3
 postgresql nginx curl python3 psmisc"

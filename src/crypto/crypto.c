@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 
 #include <blake2.h>
+#include <gmp.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -158,7 +159,59 @@ void curve25519_generate_secret(uint8_t secret[KEY_LEN])
 	secret[31] = (secret[31] & 127) | 64;
 }
 
+/* Edwards y (libsodium's encoding: little-endian, x's sign in the top bit)
+ * to Montgomery u = (1 + y) / (1 - y) mod 2^255 - 19, the birational map
+ * RFC 7748 section 4.1 gives. Variable time, which is safe because the
+ * input is a public key: anyone who sees u on the wire can compute y. */
+static bool edwards_y_to_montgomery_u(uint8_t u[KEY_LEN],
+				      const uint8_t ed[KEY_LEN])
+{
+	uint8_t y_le[KEY_LEN];
+	mpz_t p, y, num, den;
+	size_t n = 0;
+	bool ok;
+
+	memcpy(y_le, ed, KEY_LEN);
+	y_le[31] &= 127;
+	mpz_inits(p, y, num, den, NULL);
+	mpz_ui_pow_ui(p, 2, 255);
+	mpz_sub_ui(p, p, 19);
+	mpz_import(y, KEY_LEN, -1, 1, 0, 0, y_le);
+	mpz_add_ui(num, y, 1);
+	mpz_ui_sub(den, 1, y);
+	mpz_mod(den, den, p);
+	ok = mpz_invert(den, den, p) != 0; /* 0 only for y = 1, the identity */
+	if (ok) {
+		mpz_mul(num, num, den);
+		mpz_mod(num, num, p);
+		memset(u, 0, KEY_LEN);
+		mpz_export(u, &n, -1, 1, 0, 0, num);
+	}
+	mpz_clears(p, y, num, den, NULL);
+	return ok;
+}
+
+/* The public key of a secret. On x86-64 libsodium computes X25519 of the
+ * base point with the same Montgomery ladder as any other point; its
+ * fixed-base Ed25519 multiplication (a precomputed table) followed by the
+ * birational map gives the same u about 1.4x faster (bench-handshake times
+ * both), and a fresh ephemeral is a quarter of a responder's X25519 work.
+ * Both paths clamp the scalar the same way; any failure falls back to the
+ * ladder, and test_crypto checks the two agree on random secrets. */
 bool curve25519_public(uint8_t pub[KEY_LEN], const uint8_t secret[KEY_LEN])
+{
+	uint8_t ed[KEY_LEN];
+
+	if (crypto_is_zero(secret, KEY_LEN))
+		return false;
+	if (crypto_scalarmult_ed25519_base(ed, secret) == 0 &&
+	    edwards_y_to_montgomery_u(pub, ed))
+		return true;
+	return curve25519_public_ladder(pub, secret);
+}
+
+bool curve25519_public_ladder(uint8_t pub[KEY_LEN],
+			      const uint8_t secret[KEY_LEN])
 {
 	if (crypto_is_zero(secret, KEY_LEN))
 		return false;

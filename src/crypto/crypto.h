@@ -46,6 +46,10 @@ void curve25519_generate_secret(uint8_t secret[KEY_LEN]);
 /* Public key from a (clamped on use) private key; false for the zero key. */
 bool __must_check curve25519_public(uint8_t pub[KEY_LEN],
 				    const uint8_t secret[KEY_LEN]);
+/* The same key by libsodium's X25519 ladder (the reference for tests and
+ * the bench; curve25519_public falls back to it). */
+bool __must_check curve25519_public_ladder(uint8_t pub[KEY_LEN],
+					   const uint8_t secret[KEY_LEN]);
 /* False if the result is all zero (low-order point). */
 bool __must_check curve25519_dh(uint8_t out[KEY_LEN],
 				const uint8_t secret[KEY_LEN],

@@ -439,6 +439,35 @@ static const char *const low_order[] = {
 	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
 };
 
+/* curve25519_public (fixed-base Ed25519 + the birational map) against the
+ * plain X25519 ladder: random secrets, unclamped ones (the top bit set,
+ * the low bits set), and the edge scalars. */
+static void test_x25519_public_paths(void)
+{
+	uint8_t s[KEY_LEN], fast[KEY_LEN], ladder[KEY_LEN];
+	int i, bad = 0;
+
+	for (i = 0; i < 20000; ++i) {
+		random_bytes(s, KEY_LEN);
+		if (i % 3 == 0)
+			curve25519_generate_secret(s);
+		if (!curve25519_public(fast, s) ||
+		    !curve25519_public_ladder(ladder, s) ||
+		    memcmp(fast, ladder, KEY_LEN))
+			++bad;
+	}
+	CHECK(bad == 0);
+	memset(s, 0xff, KEY_LEN); /* clamps to the largest scalar */
+	CHECK(curve25519_public(fast, s) && curve25519_public_ladder(ladder, s) &&
+	      !memcmp(fast, ladder, KEY_LEN));
+	memset(s, 0, KEY_LEN);
+	s[0] = 1; /* clamps to 2^254 */
+	CHECK(curve25519_public(fast, s) && curve25519_public_ladder(ladder, s) &&
+	      !memcmp(fast, ladder, KEY_LEN));
+	memset(s, 0, KEY_LEN);
+	CHECK(!curve25519_public(fast, s) && !curve25519_public_ladder(ladder, s));
+}
+
 static void test_x25519_low_order(void)
 {
 	uint8_t secret[KEY_LEN], point[KEY_LEN], out[KEY_LEN];
@@ -616,6 +645,7 @@ int main(void)
 	RUN(test_aead_tamper);
 	RUN(test_xaead);
 	RUN(test_x25519_rfc7748);
+	RUN(test_x25519_public_paths);
 	RUN(test_x25519_low_order);
 	RUN(test_base64);
 	RUN(test_hex);
