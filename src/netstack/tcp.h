@@ -178,7 +178,11 @@ struct tcp_cc {
 	uint32_t round_end;         /* a round ends when snd_una passes it */
 	uint32_t min_rtt_us, full_bw;
 	uint32_t bw[BBR_BW_ROUNDS]; /* bytes per second, one per round */
-	uint8_t mode, full_cnt, bw_idx;
+	/* ACK aggregation: bytes delivered beyond what the estimated rate
+	 * explains, the larger of two windows of five rounds each. */
+	uint64_t ack_epoch_time;
+	uint32_t ack_epoch_acked, extra_acked[2];
+	uint8_t mode, full_cnt, bw_idx, extra_rounds, extra_idx;
 	bool round_started;
 };
 
@@ -432,6 +436,7 @@ void tcp_cc_delivered(struct netstack_tcp *c, uint32_t bytes);
 void tcp_bbr_init(struct netstack_tcp *c);
 void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes);
 void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us);
+void tcp_bbr_on_loss(struct netstack_tcp *c);
 void tcp_bbr_on_rto(struct netstack_tcp *c);
 
 /* tcp_sack.c */

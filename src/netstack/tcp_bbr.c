@@ -5,7 +5,12 @@
  * minimum RTT over ten seconds. Random loss does not shrink it, which is
  * what a lossy tunnel needs; a queue it builds is bounded by one BDP and
  * drained every ten seconds (PROBE_RTT). No pacing: the ACK clock and the
- * per-call burst limit space the segments. */
+ * per-call burst limit space the segments. On top of the model the window
+ * keeps room for ACK aggregation, as Linux's BBR does: where the path
+ * delivers in bursts (here: both tunnel ends and the host socket take
+ * packets in batches on busy cores, so the round trip under load is many
+ * times the minimum), the model alone would hold the window below what
+ * keeps the pipe full. */
 #include "netstack/stack.h"
 
 enum bbr_mode {
@@ -24,6 +29,9 @@ enum bbr_mode {
  * the event loop takes packets in batches, so the RTT under load is longer
  * than the minimum even without a queue on the path. */
 #define BBR_QUANTUM (64u << 10)
+#define BBR_EXTRA_ACKED_ROUNDS 5             /* per window; two windows */
+#define BBR_EXTRA_ACKED_MAX_NS (100 * NS_PER_MS) /* of bandwidth, at most */
+#define BBR_ACK_EPOCH_RESET (1u << 30)       /* bytes: restart an old epoch */
 
 void tcp_bbr_init(struct netstack_tcp *c)
 {
@@ -34,6 +42,7 @@ void tcp_bbr_init(struct netstack_tcp *c)
 	cc->round_time = c->st->now;
 	cc->round_delivered = cc->delivered;
 	cc->min_rtt_time = c->st->now;
+	cc->ack_epoch_time = c->st->now;
 }
 
 static uint32_t max_bw(const struct tcp_cc *cc)
@@ -47,7 +56,22 @@ static uint32_t max_bw(const struct tcp_cc *cc)
 	return m;
 }
 
-/* gain * bandwidth * min RTT, at least a few segments. */
+/* Room for aggregated ACKs, once the pipe has been found full: the
+ * larger window's excess, at most 100 ms of the estimated bandwidth. */
+static uint64_t aggregation(const struct netstack_tcp *c)
+{
+	const struct tcp_cc *cc = &c->cc;
+	uint64_t extra, cap;
+
+	if (cc->mode == BBR_STARTUP)
+		return 0;
+	extra = cc->extra_acked[0] > cc->extra_acked[1] ? cc->extra_acked[0]
+							: cc->extra_acked[1];
+	cap = (uint64_t)max_bw(cc) * BBR_EXTRA_ACKED_MAX_NS / NS_PER_SEC;
+	return extra < cap ? extra : cap;
+}
+
+/* gain * bandwidth * min RTT plus aggregation, at least a few segments. */
 static uint32_t target(const struct netstack_tcp *c, double gain)
 {
 	const struct tcp_cc *cc = &c->cc;
@@ -57,7 +81,7 @@ static uint32_t target(const struct netstack_tcp *c, double gain)
 	if (!cc->min_rtt_us || !max_bw(cc))
 		return TCP_INIT_CWND * c->mss;
 	bdp = (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
-	bdp = (uint64_t)(bdp * gain) + BBR_QUANTUM;
+	bdp = (uint64_t)(bdp * gain) + BBR_QUANTUM + aggregation(c);
 	if (bdp > (uint64_t)c->st->cfg.tcp_sbuf_max * 2)
 		bdp = (uint64_t)c->st->cfg.tcp_sbuf_max * 2;
 	return bdp < floor_ ? floor_ : (uint32_t)bdp;
@@ -119,14 +143,47 @@ static void round_end(struct netstack_tcp *c)
 	}
 }
 
+/* Linux's bbr_update_ack_aggregation: an epoch starts whenever ACKs fall
+ * behind the estimated rate; what arrives beyond that rate since the
+ * epoch began is data the path delivered in a burst. */
+static void ack_aggregation(struct netstack_tcp *c, uint32_t bytes,
+			    bool new_round)
+{
+	struct tcp_cc *cc = &c->cc;
+	uint64_t dt, expected, extra;
+
+	if (new_round && ++cc->extra_rounds >= BBR_EXTRA_ACKED_ROUNDS) {
+		cc->extra_rounds = 0;
+		cc->extra_idx ^= 1;
+		cc->extra_acked[cc->extra_idx] = 0;
+	}
+	dt = c->st->now - cc->ack_epoch_time;
+	expected = dt < NS_PER_SEC ? (uint64_t)max_bw(cc) * dt / NS_PER_SEC
+				   : UINT64_MAX; /* long idle: start over */
+	if (cc->ack_epoch_acked <= expected ||
+	    (uint64_t)cc->ack_epoch_acked + bytes >= BBR_ACK_EPOCH_RESET) {
+		cc->ack_epoch_acked = 0;
+		cc->ack_epoch_time = c->st->now;
+		expected = 0;
+	}
+	cc->ack_epoch_acked += bytes;
+	extra = cc->ack_epoch_acked - expected;
+	if (extra > cc->cwnd)
+		extra = cc->cwnd;
+	if (extra > cc->extra_acked[cc->extra_idx])
+		cc->extra_acked[cc->extra_idx] = (uint32_t)extra;
+}
+
 void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 {
 	struct tcp_cc *cc = &c->cc;
+	bool new_round = SEQ_GEQ(c->snd_una, cc->round_end);
 	uint32_t t;
 
 	cc->delivered += bytes;
-	if (SEQ_GEQ(c->snd_una, cc->round_end))
+	if (new_round)
 		round_end(c);
+	ack_aggregation(c, bytes, new_round);
 	if (cc->mode != BBR_PROBE_RTT &&
 	    c->st->now - cc->min_rtt_time > BBR_MIN_RTT_WIN_NS &&
 	    cc->mode != BBR_STARTUP) {
@@ -166,8 +223,20 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 		cc->cwnd = BBR_MIN_CWND_SEGS * c->mss;
 }
 
+/* Loss is not the model's congestion signal, but the room for aggregated
+ * ACKs is a guess on top of the model and the first thing to give back:
+ * without pacing, all of it would stand as a queue on a path whose buffer
+ * is shallow. It grows again over the rounds without loss. */
+void tcp_bbr_on_loss(struct netstack_tcp *c)
+{
+	c->cc.extra_acked[0] = c->cc.extra_acked[1] = 0;
+	c->cc.ack_epoch_acked = 0;
+	c->cc.ack_epoch_time = c->st->now;
+}
+
 void tcp_bbr_on_rto(struct netstack_tcp *c)
 {
+	tcp_bbr_on_loss(c);
 	/* Everything in flight is presumed lost: start over from one
 	 * segment and grow back to the model's window. */
 	c->cc.cwnd = c->mss;

@@ -158,8 +158,10 @@ static void reduce(struct netstack_tcp *c)
 
 void tcp_cc_on_loss(struct netstack_tcp *c)
 {
-	if (c->st->cfg.cc == NETSTACK_CC_BBR)
-		return; /* loss is not the model's congestion signal */
+	if (c->st->cfg.cc == NETSTACK_CC_BBR) {
+		tcp_bbr_on_loss(c);
+		return;
+	}
 	reduce(c);
 	c->cc.cwnd = c->cc.ssthresh;
 }
