@@ -9,9 +9,11 @@
 # overlay address to a service in namespace X reached over IPv6 (a literal
 # and a name), and [Egress] to X: allowed, denied (ICMPv6 prohibited: EACCES
 # at once), outside Allow, closed port (reset). Bulk transfers both ways are
-# compared by SHA-256.
+# compared by SHA-256. W, a userspace node with an IPv6 overlay address
+# only, proxies to a name that has both A and AAAA records.
 #
 #   K (TUN, fd50::1) ==[fd00:200:1::/64]== U (userspace) --[fd00:200:2::/64]-- X
+#   K ==[fd00:200:3::/64]== W (userspace, fd50::3 only)
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
@@ -20,17 +22,22 @@
 NS_K=$PFX-k
 NS_U=$PFX-u
 NS_X=$PFX-x
-trap 'exec 1>&8 2>&9; rm -rf "/etc/netns/$NS_U"; cleanup $?' EXIT
+NS_W=$PFX-w
+trap 'exec 1>&8 2>&9; rm -rf "/etc/netns/$NS_U" "/etc/netns/$NS_W"; cleanup $?' EXIT
 ns_new "$NS_K"
 ns_new "$NS_U"
 ns_new "$NS_X"
+ns_new "$NS_W"
 veth_link "$NS_K" "$NS_U" 1
 veth_link "$NS_U" "$NS_X" 2
+veth_link "$NS_K" "$NS_W" 3
 ip -n "$NS_X" addr add fd00:200:2::3/64 dev vl2 nodad
 genkey k
 genkey u
+genkey w
 IF_K=$(ifname k)
 IF_U=$(ifname u)
+IF_W=$(ifname w)
 SVC=$(outer6 2 2) # the host service behind U, and the egress destination
 XFER=(python3 "$T_ROOT/tests/net/xfer.py")
 PROBE=(python3 "$T_ROOT/tests/net/probe.py")
@@ -43,6 +50,13 @@ cat >"/etc/netns/$NS_U/hosts" <<EOF
 fd50::1 web6.test
 $SVC svc6.test
 EOF
+mkdir -p "/etc/netns/$NS_W"
+cat >"/etc/netns/$NS_W/hosts" <<EOF
+127.0.0.1 localhost
+::1 localhost
+10.50.0.1 dual.test
+fd50::1 dual.test
+EOF
 
 K_CONF=$(conf_write "$IF_K" root <<EOF
 [Interface]
@@ -53,6 +67,10 @@ ListenPort = 51820
 [Peer]
 PublicKey = $(pub u)
 AllowedIPs = 10.50.0.2/32, fd50::2/128, fd00:200:2::/64, fd00:200:4::/64, fd00:200:5::/64
+
+[Peer]
+PublicKey = $(pub w)
+AllowedIPs = fd50::3/128
 EOF
 )
 U_CONF=$(conf_write "$IF_U" nobody <<EOF
@@ -114,6 +132,25 @@ Allow = fd00:200:2::/64, fd00:200:5::/64
 Deny = fd00:200:2::3/128
 EOF
 )
+# W: a userspace node with an IPv6 overlay address only, its proxies used
+# with a name that has both A and AAAA records.
+W_CONF=$(conf_write "$IF_W" nobody <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile w)")
+Address = fd50::3/64
+Mode = userspace
+
+[Peer]
+PublicKey = $(pub k)
+Endpoint = [$(outer6 3 1)]:51820
+AllowedIPs = 10.50.0.0/16, fd50::/64
+PersistentKeepalive = 25
+
+[Proxy]
+Socks5 = [::1]:1080
+Http = [::1]:3128
+EOF
+)
 
 # xfer_serve NS ADDR PORT N NAME: xfer.py receiving N connections, one
 # "len sha256" line each in $T_DIR/NAME.recv.
@@ -155,7 +192,7 @@ for _ in range(600):
 while True:
     d, a = s.recvfrom(65536); s.sendto(d[::-1], a)
 ' >/dev/null 2>&1 8>&- 9>&- &
-xfer_serve "$NS_K" fd50::1 9000 3 k9000
+xfer_serve "$NS_K" fd50::1 9000 4 k9000
 # ---- X: the host-side service behind U, IPv6 only
 nsx "$NS_X" python3 -m http.server --bind "$SVC" --directory "$T_DIR/www" 8080 \
 	>"$T_DIR/httpd-x.log" 2>&1 8>&- 9>&- &
@@ -259,8 +296,22 @@ fast_error egress6-no-route-net-unreach ENETUNREACH "$(nsx "$NS_K" "${PROBE[@]}"
 # address unreachable.
 fast_error egress6-no-neighbour-host-unreach EHOSTUNREACH "$(nsx "$NS_K" "${PROBE[@]}" connect fd00:200:2::99 80)" 4900
 
+# ---- W: IPv6-only overlay, a name with A and AAAA through its proxies
+check w-up up_nobody "$NS_W" "$W_CONF"
+WPID=$(ns_daemon_pids "$NS_W" spokewire | head -1)
+if ping_wait "$NS_K" 10 -6 fd50::3; then pass w-ping6-overlay; else fail w-ping6-overlay; fi
+out=$(nsx "$NS_W" timeout 30 "${PROBE[@]}" socks5 ::1 1080 name dual.test 9000 0 0)
+if [ "$(head -1 <<<"$out")" = "rep=0 atyp=4 bind=fd50::3" ]; then pass w-socks5-name-dual-uses-v6; else fail w-socks5-name-dual-uses-v6 "got '$out'"; fi
+out=$(sha_of "$NS_W" --socks5-hostname "[::1]:1080" http://dual.test:8080/big)
+if [ "$out" = "$WANT" ]; then pass w-socks5-curl-name-dual-sha256; else fail w-socks5-curl-name-dual-sha256; fi
+out=$(nsx "$NS_W" curl -sS -m 20 -x "http://[::1]:3128" http://dual.test:8080/ 2>>"$T_DIR/curl.log")
+if [ "$out" = "hello from the overlay" ]; then pass w-http-absolute-name-dual; else fail w-http-absolute-name-dual "got '$out'"; fi
+# A literal of the family the node has no address of: network unreachable.
+out=$(nsx "$NS_W" timeout 30 "${PROBE[@]}" socks5 ::1 1080 v4 10.50.0.1 8080 0 0)
+if [ "$out" = "rep=3 atyp=1 bind=0.0.0.0" ]; then pass w-socks5-v4-literal-net-unreach; else fail w-socks5-v4-literal-net-unreach "got '$out'"; fi
 
 # ---- down
 check u-down down_nobody "$UPID" "$U_CONF"
 check u-gone pid_gone "$UPID"
+check w-down down_nobody "$WPID" "$W_CONF"
 check k-down down_root "$NS_K" "$K_CONF"
