@@ -96,6 +96,83 @@ static void test_full(void)
 	conf_free(&c);
 }
 
+/* in6 is the IPv6 address text at port. */
+static bool is_v6(const struct conf_hostport *hp, const char *text,
+		  uint16_t port)
+{
+	struct in6_addr want;
+
+	return hp->resolved && hp->addr.sa.sa_family == AF_INET6 &&
+	       inet_pton(AF_INET6, text, &want) == 1 &&
+	       !memcmp(&hp->addr.in6.sin6_addr, &want, sizeof(want)) &&
+	       hp->addr.in6.sin6_port == htons(port) && hp->port == port;
+}
+
+static void test_v6_forms(void)
+{
+	static const char text[] =
+		"[Interface]\n"
+		"PrivateKey = " KEY_A "\n"
+		"Address = 10.50.3.10/32, fd50::3:10/64\n"
+		"Mode = userspace\n"
+		"[Peer]\n"
+		"PublicKey = " KEY_B "\n"
+		"Endpoint = [2001:db8::1]:51820\n"
+		"AllowedIPs = fd50::/64, ::/0\n"
+		"[Forward]\n"
+		"Listen = [::1]:5432\n"
+		"Target = [fd50::2]:80\n"
+		"[Forward]\n"
+		"Listen = 127.0.0.1:5433\n"
+		"Target = [FD50:0::2]:53\n"
+		"Protocol = udp\n"
+		"[Forward]\n"
+		"Listen = [::]:5434\n"
+		"Target = 10.50.0.1:80\n"
+		"[Expose]\n"
+		"Listen = [fd50::3:10]:8080\n"
+		"Target = [fd00:200:2::2]:80\n"
+		"[Proxy]\n"
+		"Socks5 = [::1]:1080\n"
+		"Http = [::]:3128\n"
+		"[Egress]\n"
+		"Allow = fd00::/8\n"
+		"Deny = fd00:200:2::3/128\n";
+	struct conf c;
+	struct in6_addr a;
+
+	REQUIRE(parse(&c, text) == 0);
+	CHECK(c.n_addrs == 2 && c.addrs[1].family == AF_INET6 &&
+	      c.addrs[1].cidr == 64);
+	CHECK(is_v6(&c.peers[0].endpoint, "2001:db8::1", 51820));
+	CHECK(c.peers[0].n_allowed == 2 && c.peers[0].allowed[1].cidr == 0);
+	REQUIRE(c.n_forwards == 3);
+	CHECK(is_v6(&c.forwards[0].listen, "::1", 5432));
+	CHECK(!strcmp(c.forwards[0].listen.host, "::1"));
+	CHECK(is_v6(&c.forwards[0].target, "fd50::2", 80));
+	CHECK(c.forwards[1].listen.addr.sa.sa_family == AF_INET);
+	CHECK(is_v6(&c.forwards[1].target, "fd50::2", 53));
+	CHECK(c.forwards[1].proto == CONF_PROTO_UDP);
+	CHECK(is_v6(&c.forwards[2].listen, "::", 5434));
+	CHECK(c.forwards[2].target.addr.sa.sa_family == AF_INET &&
+	      c.forwards[2].target.port == 80);
+	REQUIRE(c.n_exposes == 1);
+	CHECK(is_v6(&c.exposes[0].listen, "fd50::3:10", 8080));
+	CHECK(is_v6(&c.exposes[0].target, "fd00:200:2::2", 80));
+	CHECK(is_v6(&c.socks5, "::1", 1080));
+	CHECK(is_v6(&c.http, "::", 3128));
+	REQUIRE(c.n_allow == 1 && c.n_deny == 1);
+	inet_pton(AF_INET6, "fd00:200:2::3", &a);
+	CHECK(conf_prefix_match(c.deny, c.n_deny, AF_INET6, &a));
+	CHECK(conf_prefix_match(c.allow, c.n_allow, AF_INET6, &a));
+	CHECK(!conf_prefix_match(c.allow, c.n_allow, AF_INET, &a));
+	inet_pton(AF_INET6, "fd00:200:2::4", &a);
+	CHECK(!conf_prefix_match(c.deny, c.n_deny, AF_INET6, &a));
+	inet_pton(AF_INET6, "fe80::1", &a);
+	CHECK(!conf_prefix_match(c.allow, c.n_allow, AF_INET6, &a));
+	conf_free(&c);
+}
+
 struct bad_case {
 	const char *text;
 	int line;
@@ -201,6 +278,7 @@ int main(void)
 {
 	crypto_init();
 	RUN(test_full);
+	RUN(test_v6_forms);
 	RUN(test_errors);
 	RUN(test_ifname);
 	RUN(test_wgquick_compat);
