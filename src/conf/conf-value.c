@@ -9,19 +9,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-int conf_parse_u32(const char *s, uint64_t max, uint64_t *out)
+static int parse_base(const char *s, int base, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
-	if (!isdigit((unsigned char)*s))
+	if (!isxdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* Decimal, leading zeros included (a port "05432" is 5432, as wg(8) and
+ * getaddrinfo read it, not octal). */
+int conf_parse_u32(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	return parse_base(s, 10, max, out);
+}
+
+/* wg(8)'s fwmark: hexadecimal after 0x, else decimal. */
+int conf_parse_mark(const char *s, uint32_t *out)
+{
+	uint64_t v;
+	int ret;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		ret = parse_base(s, 16, UINT32_MAX, &v);
+	else
+		ret = conf_parse_u32(s, UINT32_MAX, &v);
+	if (!ret)
+		*out = (uint32_t)v;
+	return ret;
 }
 
 int conf_parse_ip(const char *s, uint8_t *family, uint8_t ip[16])

@@ -8,8 +8,9 @@
 
 #include "conf/conf.h"
 
-/* 0 or -EINVAL. */
+/* 0 or -EINVAL. Numbers are decimal; a mark may also be 0xHEX. */
 int conf_parse_u32(const char *s, uint64_t max, uint64_t *out);
+int conf_parse_mark(const char *s, uint32_t *out);
 int conf_parse_ip(const char *s, uint8_t *family, uint8_t ip[16]);
 int conf_parse_prefix(const char *s, struct conf_prefix *out);
 /* "host:port", "[v6]:port", or (bare_port) "port"; a numeric host is

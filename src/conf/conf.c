@@ -191,9 +191,8 @@ static int interface_key(struct parser *p, const char *key, char *val)
 			c->fwmark = 0;
 			return 0;
 		}
-		if (conf_parse_u32(val, UINT32_MAX, &v))
+		if (conf_parse_mark(val, &c->fwmark))
 			return perr(p, "invalid FwMark '%s'", val);
-		c->fwmark = (uint32_t)v;
 		return 0;
 	}
 	if (!strcasecmp(key, "MTU")) {

@@ -230,6 +230,60 @@ static void test_errors(void)
 	}
 }
 
+/* Numbers are decimal even with leading zeros, as wg(8) reads them; only
+ * FwMark takes 0x. */
+static void test_numbers(void)
+{
+	static const char text[] =
+		"[Interface]\n"
+		"PrivateKey = " KEY_A "\n"
+		"ListenPort = 01234\n"
+		"FwMark = 010\n"
+		"MTU = 01380\n"
+		"[Peer]\n"
+		"PublicKey = " KEY_B "\n"
+		"Endpoint = [fd00::2]:051820\n"
+		"PersistentKeepalive = 025\n";
+	static const char *const bad[] = {
+		"ListenPort = 0x10", "ListenPort = 1e3", "MTU = 0x500",
+		"FwMark = 0x", "FwMark = 0xg", "FwMark = 0x100000000",
+		"FwMark = -1", "FwMark = 0x0x10",
+	};
+	char t[256];
+	struct conf c;
+	size_t i;
+
+	REQUIRE(parse(&c, text) == 0);
+	CHECK(c.listen_port == 1234);
+	CHECK(c.fwmark == 10);
+	CHECK(c.mtu == 1380);
+	CHECK(c.peers[0].endpoint.port == 51820);
+	CHECK(c.peers[0].keepalive == 25);
+	conf_free(&c);
+	snprintf(t, sizeof(t), "[Interface]\nPrivateKey = %s\nMode = userspace\n"
+		 "[Forward]\nListen = [::1]:05432\nTarget = [fd50::2]:080\n",
+		 KEY_A);
+	REQUIRE(parse(&c, t) == 0);
+	CHECK(c.forwards[0].listen.port == 5432 &&
+	      c.forwards[0].listen.addr.in6.sin6_port == htons(5432));
+	CHECK(c.forwards[0].target.port == 80 &&
+	      c.forwards[0].target.addr.in6.sin6_port == htons(80));
+	conf_free(&c);
+	snprintf(t, sizeof(t), "[Interface]\nPrivateKey = %s\nFwMark = 0xCA6c\n",
+		 KEY_A);
+	REQUIRE(parse(&c, t) == 0);
+	CHECK(c.fwmark == 0xca6c);
+	conf_free(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+		snprintf(t, sizeof(t), "[Interface]\nPrivateKey = %s\n%s\n",
+			 KEY_A, bad[i]);
+		if (parse(&c, t) != -EINVAL || !strstr(err, "t.conf:3: ")) {
+			fprintf(stderr, "  '%s' accepted\n", bad[i]);
+			unit_fail("bad number refused", __FILE__, __LINE__);
+		}
+	}
+}
+
 static void test_ifname(void)
 {
 	char name[IFNAMSIZ];
@@ -280,6 +334,7 @@ int main(void)
 	RUN(test_full);
 	RUN(test_v6_forms);
 	RUN(test_errors);
+	RUN(test_numbers);
 	RUN(test_ifname);
 	RUN(test_wgquick_compat);
 	return unit_done();
