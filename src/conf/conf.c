@@ -246,6 +246,7 @@ static int interface_key(struct parser *p, const char *key, char *val)
 static int peer_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_peer *peer = &p->c->peers[p->c->n_peers - 1];
+	char why[CONF_WHY_MAX];
 	uint64_t v;
 
 	if (!strcasecmp(key, "PublicKey"))
@@ -255,8 +256,9 @@ static int peer_key(struct parser *p, const char *key, char *val)
 		return parse_key(p, key, val, peer->psk);
 	}
 	if (!strcasecmp(key, "Endpoint")) {
-		if (conf_parse_hostport(val, false, &peer->endpoint, p->line))
-			return perr(p, "invalid Endpoint '%s' (HOST:PORT)", val);
+		if (conf_parse_hostport(val, false, &peer->endpoint, p->line,
+					why))
+			return perr(p, "invalid Endpoint '%s': %s", val, why);
 		peer->has_endpoint = true;
 		return 0;
 	}
@@ -278,18 +280,21 @@ static int peer_key(struct parser *p, const char *key, char *val)
 static int forward_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_forward *f = &p->c->forwards[p->c->n_forwards - 1];
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (conf_parse_hostport(val, true, &f->listen, p->line))
-			return perr(p, "invalid Listen '%s' ([ADDR:]PORT)", val);
+		if (conf_parse_hostport(val, true, &f->listen, p->line, why))
+			return perr(p, "invalid Listen '%s': %s", val, why);
 		if (f->listen.host[0] && !f->listen.resolved)
-			return perr(p, "Listen needs a numeric address");
+			return perr(p, "invalid Listen '%s': a host address, not a name",
+				    val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (conf_parse_hostport(val, false, &f->target, p->line) ||
-		    !f->target.resolved)
-			return perr(p, "invalid Target '%s' (overlay ADDR:PORT)",
+		if (conf_parse_hostport(val, false, &f->target, p->line, why))
+			return perr(p, "invalid Target '%s': %s", val, why);
+		if (!f->target.resolved)
+			return perr(p, "invalid Target '%s': an overlay address, not a name",
 				    val);
 		return 0;
 	}
@@ -309,17 +314,19 @@ static int forward_key(struct parser *p, const char *key, char *val)
 static int expose_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_expose *e = &p->c->exposes[p->c->n_exposes - 1];
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (conf_parse_hostport(val, true, &e->listen, p->line) ||
-		    (e->listen.host[0] && !e->listen.resolved))
-			return perr(p, "invalid Listen '%s' (PORT or ADDR:PORT)",
+		if (conf_parse_hostport(val, true, &e->listen, p->line, why))
+			return perr(p, "invalid Listen '%s': %s", val, why);
+		if (e->listen.host[0] && !e->listen.resolved)
+			return perr(p, "invalid Listen '%s': an overlay address, not a name",
 				    val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (conf_parse_hostport(val, false, &e->target, p->line))
-			return perr(p, "invalid Target '%s' (HOST:PORT)", val);
+		if (conf_parse_hostport(val, false, &e->target, p->line, why))
+			return perr(p, "invalid Target '%s': %s", val, why);
 		return 0;
 	}
 	return perr(p, "unknown key '%s' in [Expose]", key);
@@ -329,6 +336,7 @@ static int proxy_key(struct parser *p, const char *key, char *val)
 {
 	struct conf *c = p->c;
 	struct conf_hostport *hp;
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Socks5")) {
 		hp = &c->socks5;
@@ -339,9 +347,11 @@ static int proxy_key(struct parser *p, const char *key, char *val)
 	} else {
 		return perr(p, "unknown key '%s' in [Proxy]", key);
 	}
-	if (conf_parse_hostport(val, true, hp, p->line) ||
-	    (hp->host[0] && !hp->resolved))
-		return perr(p, "invalid %s '%s' ([ADDR:]PORT)", key, val);
+	if (conf_parse_hostport(val, true, hp, p->line, why))
+		return perr(p, "invalid %s '%s': %s", key, val, why);
+	if (hp->host[0] && !hp->resolved)
+		return perr(p, "invalid %s '%s': a host address, not a name",
+			    key, val);
 	return 0;
 }
 

@@ -284,6 +284,69 @@ static void test_numbers(void)
 	}
 }
 
+/* Bad host:port forms: the error names the key, the value and what is
+ * wrong with it. */
+static void test_hostport_errors(void)
+{
+	static const struct {
+		const char *section, *line, *what;
+	} cases[] = {
+		{ "Forward", "Target = fd50::2:80",
+		  "invalid Target 'fd50::2:80': an IPv6 address needs brackets, as in [fd50::2]:80" },
+		{ "Forward", "Listen = ::1:5432",
+		  "invalid Listen '::1:5432': an IPv6 address needs brackets, as in [::1]:5432" },
+		{ "Forward", "Target = fd50::2",
+		  "invalid Target 'fd50::2': an IPv6 address needs brackets: [ADDR]:PORT" },
+		{ "Forward", "Target = [fd50::2]",
+		  "invalid Target '[fd50::2]': no ':PORT' after ']'" },
+		{ "Forward", "Target = [fd50::2]80",
+		  "invalid Target '[fd50::2]80': expected ':PORT' after ']'" },
+		{ "Forward", "Target = [fd50::2:80",
+		  "invalid Target '[fd50::2:80': no ']' after '['" },
+		{ "Forward", "Target = []:80", "no address in '[]'" },
+		{ "Forward", "Target = [fd50::2]:", "port '' is not 1..65535" },
+		{ "Forward", "Target = [fd50::2]:0", "port '0' is not 1..65535" },
+		{ "Forward", "Listen = [::1]:65536", "port '65536' is not 1..65535" },
+		{ "Forward", "Listen = [::1]:80x", "port '80x' is not 1..65535" },
+		{ "Forward", "Target = [db.internal]:80",
+		  "'db.internal' is not an IPv6 address" },
+		{ "Forward", "Target = [fe80::1%eth0]:80",
+		  "'fe80::1%eth0' is not an IPv6 address (zone indexes are not supported)" },
+		{ "Forward", "Target = db.internal:80",
+		  "invalid Target 'db.internal:80': an overlay address, not a name" },
+		{ "Forward", "Listen = localhost:80",
+		  "invalid Listen 'localhost:80': a host address, not a name" },
+		{ "Expose", "Target = fd00::5:5432",
+		  "invalid Target 'fd00::5:5432': an IPv6 address needs brackets, as in [fd00::5]:5432" },
+		{ "Expose", "Listen = fd50::2:5432",
+		  "invalid Listen 'fd50::2:5432': an IPv6 address needs brackets, as in [fd50::2]:5432" },
+		{ "Expose", "Listen = [overlay]:5432",
+		  "'overlay' is not an IPv6 address" },
+		{ "Proxy", "Socks5 = ::1:1080",
+		  "invalid Socks5 '::1:1080': an IPv6 address needs brackets, as in [::1]:1080" },
+		{ "Proxy", "Http = [::1]",
+		  "invalid Http '[::1]': no ':PORT' after ']'" },
+		{ "Peer", "Endpoint = 2001:db8::1:51820",
+		  "invalid Endpoint '2001:db8::1:51820': an IPv6 address needs brackets, as in [2001:db8::1]:51820" },
+		{ "Peer", "Endpoint = hub.example.net",
+		  "invalid Endpoint 'hub.example.net': no ':PORT'" },
+	};
+	char t[512];
+	struct conf c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+		snprintf(t, sizeof(t),
+			 "[Interface]\nPrivateKey = %s\nMode = userspace\n[%s]\n%s\n",
+			 KEY_A, cases[i].section, cases[i].line);
+		if (parse(&c, t) != -EINVAL || strncmp(err, "t.conf:5: ", 10) ||
+		    !strstr(err, cases[i].what)) {
+			fprintf(stderr, "  '%s': '%s'\n", cases[i].line, err);
+			unit_fail("clear host:port error", __FILE__, __LINE__);
+		}
+	}
+}
+
 static void test_ifname(void)
 {
 	char name[IFNAMSIZ];
@@ -335,6 +398,7 @@ int main(void)
 	RUN(test_v6_forms);
 	RUN(test_errors);
 	RUN(test_numbers);
+	RUN(test_hostport_errors);
 	RUN(test_ifname);
 	RUN(test_wgquick_compat);
 	return unit_done();
