@@ -177,6 +177,26 @@ fast_error() {
 	if [ "$e" = "$2" ] && [ "${ms:-99999}" -lt "${4:-2000}" ]; then pass "$1"; else fail "$1" "want $2 within ${4:-2000} ms, got '$3'"; fi
 }
 
+# ---- config errors for IPv6 forms, as `up` prints them
+IF_B=$(ifname b)
+# up_error NAME WANT < CONF: `up` refuses CONF with WANT in its message.
+up_error() {
+	local f out rc
+	f=$(conf_write "$IF_B" nobody)
+	out=$(nsx "$NS_U" "${NOBODY[@]}" "$SPOKEWIRE" up "$f" 2>&1 </dev/null 8>&- 9>&-)
+	rc=$?
+	if [ $rc != 0 ] && [[ $out == *"$2"* ]]; then pass "$1"; else fail "$1" "rc $rc: $out"; fi
+}
+up_error conf-v6-needs-brackets "$IF_B.conf:7: invalid Target 'fd50::1:80': an IPv6 address needs brackets, as in [fd50::1]:80" <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile u)")
+Address = 10.50.0.2/32, fd50::2/64
+Mode = userspace
+[Forward]
+Listen = [::1]:5432
+Target = fd50::1:80
+EOF
+
 # ---- K: TUN mode, its services on the v6 overlay address
 check k-up up_root "$NS_K" "$K_CONF"
 nginx_start "$NS_K" "[fd50::1]:8080"
