@@ -493,6 +493,26 @@ static bool has_key_equal(const uint8_t *a, const uint8_t *b)
 	return crypto_equal(a, b, KEY_LEN);
 }
 
+/* In userspace mode a [Forward] connects from our first overlay address of
+ * its Target's family: without one, every connection would fail. */
+static int check_forward_family(struct parser *p,
+				const struct conf_forward *f)
+{
+	const struct conf *c = p->c;
+	int family = f->target.addr.sa.sa_family;
+	size_t i;
+
+	for (i = 0; i < c->n_addrs; ++i)
+		if (c->addrs[i].family == family)
+			return 0;
+	p->line = f->line;
+	return perr(p, "[Forward] Target %s%s%s:%u is IPv%c but Address has no IPv%c address",
+		    family == AF_INET6 ? "[" : "", f->target.host,
+		    family == AF_INET6 ? "]" : "", f->target.port,
+		    family == AF_INET6 ? '6' : '4',
+		    family == AF_INET6 ? '6' : '4');
+}
+
 /* Whole-file checks after the last line. */
 static int validate(struct parser *p)
 {
@@ -525,6 +545,12 @@ static int validate(struct parser *p)
 		if (c->pre_up.n || c->post_up.n || c->pre_down.n ||
 		    c->post_down.n || c->table[0])
 			pwarn(p, "Table and Pre/PostUp/Down hooks apply to Mode = tun only; ignored");
+		for (i = 0; c->n_addrs && i < c->n_forwards; ++i) {
+			int ret = check_forward_family(p, &c->forwards[i]);
+
+			if (ret)
+				return ret;
+		}
 	}
 	if (c->has_egress && !c->n_allow) {
 		p->line = 0;

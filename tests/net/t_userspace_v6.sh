@@ -196,6 +196,15 @@ Mode = userspace
 Listen = [::1]:5432
 Target = fd50::1:80
 EOF
+up_error conf-v6-target-without-v6-address "$IF_B.conf:5: [Forward] Target [fd50::1]:80 is IPv6 but Address has no IPv6 address" <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile u)")
+Address = 10.50.0.2/32
+Mode = userspace
+[Forward]
+Listen = [::1]:5432
+Target = [fd50::1]:80
+EOF
 
 # ---- K: TUN mode, its services on the v6 overlay address
 check k-up up_root "$NS_K" "$K_CONF"

@@ -211,6 +211,13 @@ static void test_errors(void)
 		{ "[Interface\n", 1, "malformed" },
 		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\nFwMark = 1\n", 0,
 		  "FwMark" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\nAddress = 10.50.0.2/32\n"
+		  "[Forward]\nListen = 1\nTarget = 10.50.0.1:1\n"
+		  "[Forward]\nListen = 2\nTarget = [fd50::1]:80\n", 8,
+		  "[Forward] Target [fd50::1]:80 is IPv6 but Address has no IPv6 address" },
+		{ "[Interface]\nPrivateKey = " KEY_A "\nMode = userspace\nAddress = fd50::2/64\n"
+		  "[Forward]\nListen = [::1]:1\nTarget = 10.50.0.1:5432\nProtocol = udp\n", 5,
+		  "[Forward] Target 10.50.0.1:5432 is IPv4 but Address has no IPv4 address" },
 	};
 	struct conf c;
 	char want[64];
