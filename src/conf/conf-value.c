@@ -9,19 +9,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-int conf_parse_u32(const char *s, uint64_t max, uint64_t *out)
+static int parse_base(const char *s, int base, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
-	if (!isdigit((unsigned char)*s))
+	if (!isxdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* Decimal, leading zeros included (a port "05432" is 5432, as wg(8) and
+ * getaddrinfo read it, not octal). */
+int conf_parse_u32(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	return parse_base(s, 10, max, out);
+}
+
+/* wg(8)'s fwmark: hexadecimal after 0x, else decimal. */
+int conf_parse_mark(const char *s, uint32_t *out)
+{
+	uint64_t v;
+	int ret;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		ret = parse_base(s, 16, UINT32_MAX, &v);
+	else
+		ret = conf_parse_u32(s, UINT32_MAX, &v);
+	if (!ret)
+		*out = (uint32_t)v;
+	return ret;
 }
 
 int conf_parse_ip(const char *s, uint8_t *family, uint8_t ip[16])
@@ -64,10 +88,50 @@ int conf_parse_prefix(const char *s, struct conf_prefix *out)
 	return 0;
 }
 
-/* "host:port", "[v6]:port", or (bare_port) "port". A numeric host is
- * resolved here. */
+static void set_addr(struct conf_hostport *hp, uint8_t family,
+		     const uint8_t ip[16])
+{
+	memset(&hp->addr, 0, sizeof(hp->addr));
+	if (family == AF_INET) {
+		hp->addr.in4.sin_family = AF_INET;
+		hp->addr.in4.sin_port = htons(hp->port);
+		memcpy(&hp->addr.in4.sin_addr, ip, 4);
+	} else {
+		hp->addr.in6.sin6_family = AF_INET6;
+		hp->addr.in6.sin6_port = htons(hp->port);
+		memcpy(&hp->addr.in6.sin6_addr, ip, 16);
+	}
+	hp->resolved = true;
+}
+
+/* An IPv6 address written without brackets ("fd50::1:80"): the fix to
+ * suggest when the text splits into an address and a port at its last
+ * colon. */
+static void why_brackets(const char *s, char *why)
+{
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN];
+	uint8_t family, ip[16];
+	uint64_t v;
+	size_t hlen = (size_t)(colon - s);
+
+	if (hlen < sizeof(host)) {
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (!conf_parse_ip(host, &family, ip) && family == AF_INET6 &&
+		    !conf_parse_u32(colon + 1, 65535, &v) && v) {
+			snprintf(why, CONF_WHY_MAX,
+				 "an IPv6 address needs brackets, as in [%s]:%s",
+				 host, colon + 1);
+			return;
+		}
+	}
+	snprintf(why, CONF_WHY_MAX,
+		 "an IPv6 address needs brackets: [ADDR]:PORT");
+}
+
 int conf_parse_hostport(const char *s, bool bare_port,
-			struct conf_hostport *hp, int line)
+			struct conf_hostport *hp, int line, char *why)
 {
 	const char *colon, *host = s, *port;
 	size_t hlen;
@@ -78,47 +142,60 @@ int conf_parse_hostport(const char *s, bool bare_port,
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
-		if (!close || close[1] != ':')
+		if (!close) {
+			snprintf(why, CONF_WHY_MAX, "no ']' after '['");
 			return -EINVAL;
+		}
+		if (close[1] != ':') {
+			snprintf(why, CONF_WHY_MAX, "%s after ']'",
+				 close[1] ? "expected ':PORT'" : "no ':PORT'");
+			return -EINVAL;
+		}
 		host = s + 1;
 		hlen = (size_t)(close - host);
 		port = close + 2;
+		if (!hlen) {
+			snprintf(why, CONF_WHY_MAX, "no address in '[]'");
+			return -EINVAL;
+		}
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon) {
-			if (!bare_port)
+			if (!bare_port) {
+				snprintf(why, CONF_WHY_MAX, "no ':PORT'");
 				return -EINVAL;
+			}
 			hlen = 0;
 			port = s;
 		} else {
-			if (strchr(s, ':') != colon)
-				return -EINVAL; /* IPv6 needs brackets */
+			if (strchr(s, ':') != colon) {
+				why_brackets(s, why);
+				return -EINVAL;
+			}
 			hlen = (size_t)(colon - s);
 			port = colon + 1;
 		}
 	}
-	if (hlen >= sizeof(hp->host) || (s[0] == '[' && !hlen))
+	if (hlen >= sizeof(hp->host)) {
+		snprintf(why, CONF_WHY_MAX, "host name too long");
 		return -EINVAL;
-	if (conf_parse_u32(port, 65535, &v) || !v)
+	}
+	if (conf_parse_u32(port, 65535, &v) || !v) {
+		snprintf(why, CONF_WHY_MAX, "port '%.16s' is not 1..65535", port);
 		return -EINVAL;
+	}
 	memcpy(hp->host, host, hlen);
 	hp->host[hlen] = '\0';
 	hp->port = (uint16_t)v;
 	if (!hlen)
 		return 0;
 	if (!conf_parse_ip(hp->host, &family, ip)) {
-		memset(&hp->addr, 0, sizeof(hp->addr));
-		if (family == AF_INET) {
-			hp->addr.in4.sin_family = AF_INET;
-			hp->addr.in4.sin_port = htons(hp->port);
-			memcpy(&hp->addr.in4.sin_addr, ip, 4);
-		} else {
-			hp->addr.in6.sin6_family = AF_INET6;
-			hp->addr.in6.sin6_port = htons(hp->port);
-			memcpy(&hp->addr.in6.sin6_addr, ip, 16);
-		}
-		hp->resolved = true;
+		set_addr(hp, family, ip);
 	} else if (s[0] == '[') {
+		snprintf(why, CONF_WHY_MAX, "'%.64s' is not an IPv6 address%s",
+			 hp->host,
+			 strchr(hp->host, '%') ? " (zone indexes are not supported)"
+					       : "");
 		return -EINVAL;
 	}
 	return 0;

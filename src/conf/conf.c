@@ -191,9 +191,8 @@ static int interface_key(struct parser *p, const char *key, char *val)
 			c->fwmark = 0;
 			return 0;
 		}
-		if (conf_parse_u32(val, UINT32_MAX, &v))
+		if (conf_parse_mark(val, &c->fwmark))
 			return perr(p, "invalid FwMark '%s'", val);
-		c->fwmark = (uint32_t)v;
 		return 0;
 	}
 	if (!strcasecmp(key, "MTU")) {
@@ -247,6 +246,7 @@ static int interface_key(struct parser *p, const char *key, char *val)
 static int peer_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_peer *peer = &p->c->peers[p->c->n_peers - 1];
+	char why[CONF_WHY_MAX];
 	uint64_t v;
 
 	if (!strcasecmp(key, "PublicKey"))
@@ -256,8 +256,9 @@ static int peer_key(struct parser *p, const char *key, char *val)
 		return parse_key(p, key, val, peer->psk);
 	}
 	if (!strcasecmp(key, "Endpoint")) {
-		if (conf_parse_hostport(val, false, &peer->endpoint, p->line))
-			return perr(p, "invalid Endpoint '%s' (HOST:PORT)", val);
+		if (conf_parse_hostport(val, false, &peer->endpoint, p->line,
+					why))
+			return perr(p, "invalid Endpoint '%s': %s", val, why);
 		peer->has_endpoint = true;
 		return 0;
 	}
@@ -279,18 +280,21 @@ static int peer_key(struct parser *p, const char *key, char *val)
 static int forward_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_forward *f = &p->c->forwards[p->c->n_forwards - 1];
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (conf_parse_hostport(val, true, &f->listen, p->line))
-			return perr(p, "invalid Listen '%s' ([ADDR:]PORT)", val);
+		if (conf_parse_hostport(val, true, &f->listen, p->line, why))
+			return perr(p, "invalid Listen '%s': %s", val, why);
 		if (f->listen.host[0] && !f->listen.resolved)
-			return perr(p, "Listen needs a numeric address");
+			return perr(p, "invalid Listen '%s': a host address, not a name",
+				    val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (conf_parse_hostport(val, false, &f->target, p->line) ||
-		    !f->target.resolved)
-			return perr(p, "invalid Target '%s' (overlay ADDR:PORT)",
+		if (conf_parse_hostport(val, false, &f->target, p->line, why))
+			return perr(p, "invalid Target '%s': %s", val, why);
+		if (!f->target.resolved)
+			return perr(p, "invalid Target '%s': an overlay address, not a name",
 				    val);
 		return 0;
 	}
@@ -310,17 +314,19 @@ static int forward_key(struct parser *p, const char *key, char *val)
 static int expose_key(struct parser *p, const char *key, char *val)
 {
 	struct conf_expose *e = &p->c->exposes[p->c->n_exposes - 1];
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Listen")) {
-		if (conf_parse_hostport(val, true, &e->listen, p->line) ||
-		    (e->listen.host[0] && !e->listen.resolved))
-			return perr(p, "invalid Listen '%s' (PORT or ADDR:PORT)",
+		if (conf_parse_hostport(val, true, &e->listen, p->line, why))
+			return perr(p, "invalid Listen '%s': %s", val, why);
+		if (e->listen.host[0] && !e->listen.resolved)
+			return perr(p, "invalid Listen '%s': an overlay address, not a name",
 				    val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Target")) {
-		if (conf_parse_hostport(val, false, &e->target, p->line))
-			return perr(p, "invalid Target '%s' (HOST:PORT)", val);
+		if (conf_parse_hostport(val, false, &e->target, p->line, why))
+			return perr(p, "invalid Target '%s': %s", val, why);
 		return 0;
 	}
 	return perr(p, "unknown key '%s' in [Expose]", key);
@@ -330,6 +336,7 @@ static int proxy_key(struct parser *p, const char *key, char *val)
 {
 	struct conf *c = p->c;
 	struct conf_hostport *hp;
+	char why[CONF_WHY_MAX];
 
 	if (!strcasecmp(key, "Socks5")) {
 		hp = &c->socks5;
@@ -340,9 +347,11 @@ static int proxy_key(struct parser *p, const char *key, char *val)
 	} else {
 		return perr(p, "unknown key '%s' in [Proxy]", key);
 	}
-	if (conf_parse_hostport(val, true, hp, p->line) ||
-	    (hp->host[0] && !hp->resolved))
-		return perr(p, "invalid %s '%s' ([ADDR:]PORT)", key, val);
+	if (conf_parse_hostport(val, true, hp, p->line, why))
+		return perr(p, "invalid %s '%s': %s", key, val, why);
+	if (hp->host[0] && !hp->resolved)
+		return perr(p, "invalid %s '%s': a host address, not a name",
+			    key, val);
 	return 0;
 }
 
@@ -484,6 +493,26 @@ static bool has_key_equal(const uint8_t *a, const uint8_t *b)
 	return crypto_equal(a, b, KEY_LEN);
 }
 
+/* In userspace mode a [Forward] connects from our first overlay address of
+ * its Target's family: without one, every connection would fail. */
+static int check_forward_family(struct parser *p,
+				const struct conf_forward *f)
+{
+	const struct conf *c = p->c;
+	int family = f->target.addr.sa.sa_family;
+	size_t i;
+
+	for (i = 0; i < c->n_addrs; ++i)
+		if (c->addrs[i].family == family)
+			return 0;
+	p->line = f->line;
+	return perr(p, "[Forward] Target %s%s%s:%u is IPv%c but Address has no IPv%c address",
+		    family == AF_INET6 ? "[" : "", f->target.host,
+		    family == AF_INET6 ? "]" : "", f->target.port,
+		    family == AF_INET6 ? '6' : '4',
+		    family == AF_INET6 ? '6' : '4');
+}
+
 /* Whole-file checks after the last line. */
 static int validate(struct parser *p)
 {
@@ -516,6 +545,12 @@ static int validate(struct parser *p)
 		if (c->pre_up.n || c->post_up.n || c->pre_down.n ||
 		    c->post_down.n || c->table[0])
 			pwarn(p, "Table and Pre/PostUp/Down hooks apply to Mode = tun only; ignored");
+		for (i = 0; c->n_addrs && i < c->n_forwards; ++i) {
+			int ret = check_forward_family(p, &c->forwards[i]);
+
+			if (ret)
+				return ret;
+		}
 	}
 	if (c->has_egress && !c->n_allow) {
 		p->line = 0;

@@ -92,17 +92,23 @@ socklen_t relay_sockaddr_len(const struct sockaddr *sa);
 void relay_close_rst(int fd);
 
 /* ---- resolver.c: getaddrinfo on a helper thread. */
+enum {
+	RESOLVE_ADDRS_MAX = 8,
+};
 struct resolve_req;
 struct resolver *resolver_new(struct loop *loop);
 int resolver_start(struct resolver *res);
 void resolver_free(struct resolver *res);
-/* Resolves host (port in host order goes into the result). done runs on
- * the loop with 0 and the address, or -EHOSTUNREACH/-ENOENT. Returns a
- * handle for resolve_cancel (only before done runs), or NULL on ENOMEM. */
+/* Resolves host (port in host order goes into the results). done runs on
+ * the loop with 0 and the first n (1..RESOLVE_ADDRS_MAX) addresses in
+ * getaddrinfo's order, both families, borrowed for the call; or with
+ * -EHOSTUNREACH/-ENOENT and none. Returns a handle for resolve_cancel (only
+ * before done runs), or NULL on ENOMEM. */
 struct resolve_req *resolve_start(struct resolver *res, const char *host,
 				  uint16_t port,
 				  void (*done)(void *ctx, int err,
-					       const struct sockaddr *sa),
+					       const struct sockaddr_storage *addrs,
+					       size_t n),
 				  void *ctx);
 void resolve_cancel(struct resolve_req *req);
 

@@ -216,14 +216,41 @@ static void start_connect(struct proxy_conn *pc, const struct sockaddr *sa)
 	}
 }
 
-static void on_resolved(void *ctx, int err, const struct sockaddr *sa)
+/* The address to connect to: IPv4 first (as wg(8) and conf_resolve()
+ * prefer it), but only of a family we have an overlay address of, since
+ * the stack cannot connect from none. NULL: no such address. */
+static const struct sockaddr *pick_addr(const struct relay *r,
+					const struct sockaddr_storage *addrs,
+					size_t n)
+{
+	const struct netstack_addr *ours[] = { &r->addr4, &r->addr6 };
+	size_t f, i;
+
+	for (f = 0; f < sizeof(ours) / sizeof(ours[0]); ++f) {
+		if (!ours[f]->family)
+			continue;
+		for (i = 0; i < n; ++i)
+			if (addrs[i].ss_family == ours[f]->family)
+				return (const struct sockaddr *)&addrs[i];
+	}
+	return NULL;
+}
+
+static void on_resolved(void *ctx, int err,
+			const struct sockaddr_storage *addrs, size_t n)
 {
 	struct proxy_conn *pc = ctx;
+	const struct sockaddr *sa;
 
 	relay_clock(pc->r);
 	pc->rq = NULL;
 	if (err) {
 		fail_err(pc, err);
+		return;
+	}
+	sa = pick_addr(pc->r, addrs, n);
+	if (!sa) {
+		fail_err(pc, -ENETUNREACH);
 		return;
 	}
 	start_connect(pc, sa);

@@ -20,11 +20,13 @@ struct resolve_req {
 	struct resolve_req *next;
 	char host[CONF_HOST_MAX];
 	uint16_t port;
-	void (*done)(void *ctx, int err, const struct sockaddr *sa);
+	void (*done)(void *ctx, int err, const struct sockaddr_storage *addrs,
+		     size_t n);
 	void *ctx;
 	bool cancelled; /* loop thread only */
 	int err;
-	struct sockaddr_storage addr;
+	size_t naddrs;
+	struct sockaddr_storage addrs[RESOLVE_ADDRS_MAX];
 };
 
 struct resolver {
@@ -51,13 +53,17 @@ static void resolve_one(struct resolve_req *req)
 								  : -EHOSTUNREACH;
 		return;
 	}
-	for (ai = res; ai; ai = ai->ai_next)
-		if (ai->ai_family == AF_INET)
-			break;
-	if (!ai)
-		ai = res;
-	memcpy(&req->addr, ai->ai_addr, ai->ai_addrlen);
-	req->err = 0;
+	/* Every family: which one can be reached is the caller's to say (a
+	 * userspace node reaches only the families of its overlay
+	 * addresses, whatever the host has). */
+	req->naddrs = 0;
+	for (ai = res; ai && req->naddrs < RESOLVE_ADDRS_MAX; ai = ai->ai_next) {
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(req->addrs[0]))
+			continue;
+		memcpy(&req->addrs[req->naddrs++], ai->ai_addr, ai->ai_addrlen);
+	}
+	req->err = req->naddrs ? 0 : -ENOENT;
 	freeaddrinfo(res);
 }
 
@@ -110,8 +116,8 @@ static void on_event(struct loop *loop, int fd, unsigned events, void *arg)
 	for (req = rev; req; req = next) {
 		next = req->next;
 		if (!req->cancelled)
-			req->done(req->ctx, req->err,
-				  req->err ? NULL : (struct sockaddr *)&req->addr);
+			req->done(req->ctx, req->err, req->addrs,
+				  req->err ? 0 : req->naddrs);
 		free(req);
 	}
 }
@@ -156,7 +162,8 @@ int resolver_start(struct resolver *res)
 struct resolve_req *resolve_start(struct resolver *res, const char *host,
 				  uint16_t port,
 				  void (*done)(void *ctx, int err,
-					       const struct sockaddr *sa),
+					       const struct sockaddr_storage *addrs,
+					       size_t n),
 				  void *ctx)
 {
 	struct resolve_req *req = calloc(1, sizeof(*req));
