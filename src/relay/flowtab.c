@@ -121,6 +121,7 @@ bool flowtab_evict_oldest(struct flowtab *t)
 {
 	if (!t->oldest)
 		return false;
+	t->evicted++;
 	drop(t, t->oldest);
 	return true;
 }
@@ -138,6 +139,7 @@ struct flow *flowtab_add(struct flowtab *t, const struct netstack_addr *peer,
 		return NULL; /* max 0 */
 	t->free = f->hnext;
 	memset(f, 0, sizeof(*f));
+	f->t = t;
 	f->peer = *peer;
 	f->dst = *dst;
 	f->created = f->last_used = now;
@@ -147,6 +149,7 @@ struct flow *flowtab_add(struct flowtab *t, const struct netstack_addr *peer,
 	t->buckets[h] = f;
 	lru_push_newest(t, f);
 	t->count++;
+	t->added++;
 	return f;
 }
 
@@ -185,6 +188,7 @@ unsigned flowtab_expire(struct flowtab *t, uint64_t now)
 		if (idle < t->idle_ns)
 			break;
 		if (idle >= timeout_of(t, f)) {
+			t->expired++;
 			drop(t, f);
 			n++;
 		}

@@ -20,6 +20,7 @@
 #define FLOWTAB_STREAM_AFTER_NS (2ULL * 1000000000)
 
 struct flow {
+	struct flowtab *t;           /* the table it is in */
 	struct flow *hnext;          /* hash chain */
 	struct flow *older, *newer;  /* LRU list */
 	struct netstack_addr peer;   /* in the overlay (echo: port = id) */
@@ -36,6 +37,7 @@ struct flowtab {
 	struct flow *oldest, *newest;
 	uint64_t idle_ns, stream_idle_ns;
 	uint8_t key[16];
+	uint64_t added, evicted, expired;   /* counts, for stats */
 	void (*release)(void *ctx, struct flow *f);
 	void *ctx;
 };

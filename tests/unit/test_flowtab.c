@@ -84,6 +84,7 @@ static void test_bounded_lru(void)
 	CHECK(!find(&t, 992));
 	flowtab_remove(&t, find(&t, 999));
 	CHECK(t.count == 6 && released == 992);
+	CHECK(t.added == 999 && t.evicted == 992 && t.expired == 0);
 	flowtab_destroy(&t);
 	CHECK(released == 998);
 }
@@ -115,6 +116,7 @@ static void test_idle_timeouts(void)
 	CHECK(flowtab_expire(&t, now + 129 * SEC) == 0);
 	CHECK(flowtab_expire(&t, now + 130 * SEC) == 1);
 	CHECK(t.count == 0 && released == 3);
+	CHECK(t.expired == 3 && t.evicted == 0);
 	flowtab_destroy(&t);
 }
 
