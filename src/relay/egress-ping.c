@@ -36,7 +36,7 @@ static int ping_proto(int family)
 
 static void log_ping_off(struct egress *e, int err)
 {
-	char range[64] = "?";
+	char range[64] = "?", *p;
 	unsigned gid = (unsigned)getegid();
 	FILE *fp;
 
@@ -47,7 +47,7 @@ static void log_ping_off(struct egress *e, int err)
 	if (fp) {
 		if (fgets(range, sizeof(range), fp))
 			range[strcspn(range, "\n")] = 0;
-		for (char *p = range; *p; ++p)
+		for (p = range; *p; ++p)
 			if (*p == '\t')
 				*p = ' ';
 		fclose(fp);
@@ -182,8 +182,11 @@ int egress_ping_init(struct egress *e, char *err)
 {
 	int ret;
 
-	ret = flowtab_init(&e->ping, EGRESS_PING_FLOWS, EGRESS_PING_IDLE_NS,
-			   EGRESS_PING_IDLE_NS, egress_flow_close, e);
+	ret = flowtab_init(&e->ping,
+			   egress_flow_limit(EGRESS_PING_FLOWS,
+					     EGRESS_PING_FD_SHARE),
+			   EGRESS_PING_IDLE_NS, EGRESS_PING_IDLE_NS,
+			   egress_flow_close, e);
 	if (ret < 0)
 		return ret;
 	ret = netstack_echo_open(e->r->st, &echo_ops, e, &e->echo);

@@ -102,8 +102,11 @@ int egress_udp_init(struct egress *e, char *err)
 	struct netstack_addr any = { .family = AF_UNSPEC };
 	int ret;
 
-	ret = flowtab_init(&e->udp, EGRESS_UDP_FLOWS, EGRESS_UDP_IDLE_NS,
-			   EGRESS_UDP_STREAM_IDLE_NS, egress_flow_close, e);
+	ret = flowtab_init(&e->udp,
+			   egress_flow_limit(EGRESS_UDP_FLOWS,
+					     EGRESS_UDP_FD_SHARE),
+			   EGRESS_UDP_IDLE_NS, EGRESS_UDP_STREAM_IDLE_NS,
+			   egress_flow_close, e);
 	if (ret < 0)
 		return ret;
 	ret = netstack_udp_open(e->r->st, &any, NETSTACK_TRANSPARENT, &udp_ops,

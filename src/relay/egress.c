@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -195,6 +196,7 @@ enum netstack_accept egress_host_error(int fd, uint8_t quote[8])
 		if (n < 0)
 			break;
 		for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			const struct sock_extended_err *ee;
 			enum netstack_accept h;
 
 			if (!((cm->cmsg_level == IPPROTO_IP &&
@@ -202,8 +204,8 @@ enum netstack_accept egress_host_error(int fd, uint8_t quote[8])
 			      (cm->cmsg_level == IPPROTO_IPV6 &&
 			       cm->cmsg_type == IPV6_RECVERR)))
 				continue;
-			h = refusal_for_icmp(
-				(const struct sock_extended_err *)CMSG_DATA(cm));
+			ee = (const struct sock_extended_err *)CMSG_DATA(cm);
+			h = refusal_for_icmp(ee);
 			if (h == NETSTACK_ACCEPT)
 				continue;
 			how = h;
@@ -212,6 +214,19 @@ enum netstack_accept egress_host_error(int fd, uint8_t quote[8])
 		}
 	}
 	return how;
+}
+
+unsigned egress_flow_limit(unsigned max, unsigned share)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return max;
+	n = rl.rlim_cur / share;
+	if (n < EGRESS_FLOWS_MIN)
+		n = EGRESS_FLOWS_MIN;
+	return n < max ? (unsigned)n : max;
 }
 
 void egress_flow_close(void *ctx, struct flow *f)

@@ -11,10 +11,15 @@
 #include "relay/internal.h"
 
 enum {
-	/* Each flow holds a descriptor; up raises RLIMIT_NOFILE to its hard
-	 * limit, and a full descriptor table evicts the longest idle flow. */
+	/* Each flow holds a descriptor: at most these many, and at most a
+	 * share of RLIMIT_NOFILE (1/4 UDP, 1/16 echo; up raises it to the
+	 * hard limit) so TCP relays keep theirs. A full descriptor table
+	 * also evicts the longest idle flow. */
 	EGRESS_UDP_FLOWS = 4096,
+	EGRESS_UDP_FD_SHARE = 4,
 	EGRESS_PING_FLOWS = 1024,
+	EGRESS_PING_FD_SHARE = 16,
+	EGRESS_FLOWS_MIN = 16,
 	EGRESS_DGRAM_MAX = 65536,
 	EGRESS_READS = 64,        /* datagrams per host socket event */
 };
@@ -67,6 +72,8 @@ enum netstack_accept egress_refusal(int err);
  * in it (NETSTACK_ACCEPT: none), and the start of the datagram it quotes
  * (up to 8 bytes) in quote. */
 enum netstack_accept egress_host_error(int fd, uint8_t quote[8]);
+/* max, or less when the descriptor limit is low (1/share of it). */
+unsigned egress_flow_limit(unsigned max, unsigned share);
 /* Closes a flow's host socket (the flowtabs' release(), ctx e). */
 void egress_flow_close(void *ctx, struct flow *f);
 

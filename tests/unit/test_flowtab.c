@@ -162,8 +162,10 @@ static void test_random_vs_reference(void)
 		}
 		if (op == 15) { /* the periodic expiry */
 			for (i = 0; i < KEYS; ++i) {
-				if (ref[i].live &&
-				    now - ref[i].last_used >= ref_timeout(&ref[i])) {
+				struct ref *x = &ref[i];
+
+				if (x->live &&
+				    now - x->last_used >= ref_timeout(x)) {
 					ref[i].live = false;
 					live--;
 					want_released++;
