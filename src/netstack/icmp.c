@@ -221,7 +221,7 @@ enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in)
 int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 		      enum netstack_accept how)
 {
-	bool v6 = info->family == AF_INET6;
+	bool v6 = info->family == AF_INET6, port;
 	uint32_t quote = info->iplen, limit, sum;
 	const uint8_t *src;
 	struct pktbuf *pb;
@@ -246,10 +246,9 @@ int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 		break;
 	}
 	/* A host answers for its port; a router (egress) for the rest. */
-	src = code == (v6 ? ICMP6_UNREACH_PORT : ICMP_UNREACH_PORT_) ||
-			      info->dst_ours
-		      ? NULL
-		      : stack_first_addr(st, info->family);
+	port = how == NETSTACK_REFUSE_PORT_UNREACH || how == NETSTACK_REFUSE_RST;
+	src = port || info->dst_ours ? NULL
+				     : stack_first_addr(st, info->family);
 	if (!src)
 		src = info->dst;
 	limit = (v6 ? ICMP_ERR_QUOTE_V6 - IPV6_HDR_LEN
