@@ -2,7 +2,9 @@
  * fresh stack with our addresses, a TCP listener, a transparent any-port
  * listener whose SYN decisions vary (accept, defer, reset, ICMP), a UDP
  * socket and one connection established by a scripted handshake, so the
- * TCP paths behind sequence checks are reachable.
+ * TCP paths behind sequence checks are reachable. A transparent UDP socket
+ * and an echo handler (egress) answer, refuse or refuse afterwards as the
+ * destination port / echo id says.
  *
  * Input: records of [flags u8][len u16 big-endian][len bytes IP packet].
  * flags bit 0: rewrite the IPv4 addresses/ports to the established
@@ -103,15 +105,40 @@ static const struct netstack_listener_ops listen_ops = {
 	.accepted = on_accepted,
 };
 
-static void udp_recv(void *ctx, struct netstack_udp *u,
-		     const struct netstack_addr *src,
-		     const struct netstack_addr *dst, const uint8_t *data,
-		     size_t len)
+/* Echoes, or refuses as the destination port says (like on_syn). */
+static enum netstack_accept udp_recv(void *ctx, struct netstack_udp *u,
+				     const struct netstack_addr *src,
+				     const struct netstack_addr *dst,
+				     const uint8_t *data, size_t len)
 {
-	netstack_udp_sendto(u, dst, src, data, len);
+	enum netstack_accept d = (enum netstack_accept)(dst->port % 8);
+
+	if (d == NETSTACK_ACCEPT)
+		netstack_udp_sendto(u, dst, src, data, len);
+	else if (d == NETSTACK_DEFER)
+		netstack_udp_refuse(u, src, dst, NETSTACK_REFUSE_RST);
+	return d;
 }
 
 static const struct netstack_udp_ops udp_ops = { .recv = udp_recv };
+
+static enum netstack_accept echo_request(void *ctx, struct netstack_echo *e,
+					 const struct netstack_addr *src,
+					 const struct netstack_addr *dst,
+					 uint16_t id, uint16_t seq,
+					 const uint8_t *data, size_t len)
+{
+	enum netstack_accept d = (enum netstack_accept)(id % 8);
+
+	if (d == NETSTACK_ACCEPT)
+		netstack_echo_reply(e, dst, src, id, seq, data, len);
+	else if (d == NETSTACK_DEFER)
+		netstack_echo_refuse(e, src, dst, id, seq,
+				     NETSTACK_REFUSE_HOST_UNREACH);
+	return d;
+}
+
+static const struct netstack_echo_ops echo_ops = { .request = echo_request };
 
 static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
 {
@@ -277,7 +304,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool init;
 	struct netstack_config cfg;
 	struct netstack_listener *l80, *lany;
-	struct netstack_udp *u;
+	struct netstack_udp *u, *uany;
+	struct netstack_echo *echo;
 	struct netstack_addr a = { 0 };
 	struct netstack *st;
 	uint8_t pkt[2048];
@@ -307,6 +335,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    &lany);
 	a.port = 53;
 	netstack_udp_open(st, &a, NETSTACK_TRANSPARENT, &udp_ops, NULL, &u);
+	a.port = 0;
+	netstack_udp_open(st, &a, NETSTACK_TRANSPARENT, &udp_ops, NULL, &uany);
+	netstack_echo_open(st, &echo_ops, NULL, &echo);
 	nconns = ndeferred = 0;
 	iss = handshake(st, client_isn);
 
@@ -371,6 +402,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i & 1)
 			netstack_tcp_close(deferred[i]);
 	netstack_udp_close(u);
+	netstack_udp_close(uany);
+	netstack_echo_close(echo);
 	netstack_listener_close(l80);
 	netstack_listener_close(lany);
 	netstack_free(st);

@@ -347,12 +347,13 @@ static enum netstack_accept svc_syn(void *ctx, struct netstack_listener *l,
 
 const struct netstack_listener_ops harness_svc_ops = { .syn = svc_syn };
 
-static void udp_echo_recv(void *ctx, struct netstack_udp *u,
-			  const struct netstack_addr *src,
-			  const struct netstack_addr *dst, const uint8_t *data,
-			  size_t len)
+static enum netstack_accept udp_echo_recv(void *ctx, struct netstack_udp *u,
+					  const struct netstack_addr *src,
+					  const struct netstack_addr *dst,
+					  const uint8_t *data, size_t len)
 {
 	netstack_udp_sendto(u, dst, src, data, len);
+	return NETSTACK_ACCEPT;
 }
 
 const struct netstack_udp_ops harness_udp_echo_ops = {

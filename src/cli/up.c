@@ -29,7 +29,8 @@ static void up_usage(FILE *f)
 		"Runs in the background unless -f is given; `%s down CONFIG-FILE`\n"
 		"stops it. LOG_LEVEL=verbose logs to stderr. As another user than\n"
 		"root, /var/run/wireguard must be writable by that user: wg(8) looks\n"
-		"for the control socket there.\n",
+		"for the control socket there. [Egress] relays TCP, UDP and ping;\n"
+		"ping needs the daemon's group in net.ipv4.ping_group_range.\n",
 		prog_name, prog_name);
 }
 

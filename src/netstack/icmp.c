@@ -1,10 +1,12 @@
 /* ICMP (RFC 792) and ICMPv6 (RFC 4443): echo replies for our addresses,
+ * echo requests to other addresses handed to the echo handler (egress),
  * destination-unreachable errors we originate (rate limited), and errors
  * we receive, handed to the TCP or UDP socket they quote. */
 #include "netstack/stack.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -29,7 +31,42 @@ enum {
 	ICMP6_UNREACH_ADMIN = 1,
 	ICMP6_UNREACH_ADDR = 3,
 	ICMP6_UNREACH_PORT = 4,
+
+	ICMP_ECHO_HDR_LEN = 8,
 };
+
+struct netstack_echo {
+	struct netstack *st;
+	const struct netstack_echo_ops *ops;
+	void *ctx;
+};
+
+/* An echo request to an address not ours: the echo handler's, if any. */
+static enum netstack_verdict echo_pass(struct netstack *st,
+				       const struct ip_info *in)
+{
+	struct netstack_echo *e = st->echo;
+	struct netstack_addr src = { 0 }, dst = { 0 };
+	enum netstack_accept how;
+	const uint8_t *p = in->l4;
+
+	if (!e)
+		return NETSTACK_PKT_DROP;
+	src.family = dst.family = in->family;
+	memcpy(src.ip, in->src, ip_alen(in->family));
+	memcpy(dst.ip, in->dst, ip_alen(in->family));
+	st->stats.icmp_echo_passed++;
+	how = e->ops->request(e->ctx, e, &src, &dst,
+			      (uint16_t)(p[4] << 8 | p[5]),
+			      (uint16_t)(p[6] << 8 | p[7]),
+			      p + ICMP_ECHO_HDR_LEN,
+			      in->l4len - ICMP_ECHO_HDR_LEN);
+	if (how == NETSTACK_ACCEPT || how == NETSTACK_DEFER)
+		return NETSTACK_PKT_OK;
+	if (how != NETSTACK_REFUSE_DROP)
+		icmp_send_unreach(st, in, how);
+	return NETSTACK_PKT_DROP;
+}
 
 static void echo_reply(struct netstack *st, const struct ip_info *in,
 		       uint8_t type)
@@ -110,7 +147,7 @@ enum netstack_verdict icmp_input(struct netstack *st, struct ip_info *in)
 	switch (p[0]) {
 	case ICMP_ECHO_:
 		if (!in->dst_ours)
-			return NETSTACK_PKT_DROP;
+			return echo_pass(st, in);
 		echo_reply(st, in, ICMP_ECHOREPLY_);
 		return NETSTACK_PKT_OK;
 	case ICMP_UNREACH_:
@@ -154,7 +191,7 @@ enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in)
 	switch (p[0]) {
 	case ICMP6_ECHO:
 		if (!in->dst_ours)
-			return NETSTACK_PKT_DROP;
+			return echo_pass(st, in);
 		echo_reply(st, in, ICMP6_ECHOREPLY);
 		return NETSTACK_PKT_OK;
 	case ICMP6_UNREACH:
@@ -181,10 +218,10 @@ enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in)
 	}
 }
 
-void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
-		       enum netstack_accept how)
+int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
+		      enum netstack_accept how)
 {
-	bool v6 = info->family == AF_INET6;
+	bool v6 = info->family == AF_INET6, port;
 	uint32_t quote = info->iplen, limit, sum;
 	const uint8_t *src;
 	struct pktbuf *pb;
@@ -192,7 +229,7 @@ void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 	uint16_t c;
 
 	if (!stack_icmp_allowed(st))
-		return;
+		return -EAGAIN;
 	switch (how) {
 	case NETSTACK_REFUSE_PROHIBITED:
 		code = v6 ? ICMP6_UNREACH_ADMIN : ICMP_UNREACH_ADMIN_;
@@ -201,6 +238,7 @@ void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 		code = v6 ? ICMP6_UNREACH_NOROUTE : ICMP_UNREACH_NET_;
 		break;
 	case NETSTACK_REFUSE_PORT_UNREACH:
+	case NETSTACK_REFUSE_RST: /* UDP and echo: a closed port */
 		code = v6 ? ICMP6_UNREACH_PORT : ICMP_UNREACH_PORT_;
 		break;
 	default:
@@ -208,9 +246,9 @@ void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 		break;
 	}
 	/* A host answers for its port; a router (egress) for the rest. */
-	src = how == NETSTACK_REFUSE_PORT_UNREACH || info->dst_ours
-		      ? NULL
-		      : stack_first_addr(st, info->family);
+	port = how == NETSTACK_REFUSE_PORT_UNREACH || how == NETSTACK_REFUSE_RST;
+	src = port || info->dst_ours ? NULL
+				     : stack_first_addr(st, info->family);
 	if (!src)
 		src = info->dst;
 	limit = (v6 ? ICMP_ERR_QUOTE_V6 - IPV6_HDR_LEN
@@ -219,7 +257,7 @@ void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 		quote = limit;
 	p = stack_pkt_alloc(st, info->family, &pb);
 	if (!p)
-		return;
+		return -ENOBUFS;
 	p[0] = v6 ? ICMP6_UNREACH : ICMP_UNREACH_;
 	p[1] = code;
 	memset(p + 2, 0, 6);
@@ -232,4 +270,132 @@ void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 	st->stats.icmp_unreach_sent++;
 	stack_ip_output(st, pb, info->family, src, info->src,
 			v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP, quote + 8);
+	return 0;
+}
+
+int icmp_send_unreach_rebuilt(struct netstack *st, int family,
+			      const uint8_t *src, const uint8_t *dst,
+			      uint8_t proto, const uint8_t l4[8],
+			      enum netstack_accept how)
+{
+	uint8_t pkt[IPV6_HDR_LEN + 8];
+	struct ip_info in = { 0 };
+	uint32_t hl = family == AF_INET6 ? IPV6_HDR_LEN : IPV4_HDR_LEN;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    how == NETSTACK_ACCEPT || how == NETSTACK_DEFER)
+		return -EINVAL;
+	if (how == NETSTACK_REFUSE_DROP)
+		return 0;
+	if (family == AF_INET6)
+		ipv6_build(pkt, src, dst, proto, 8);
+	else
+		ipv4_build(st, pkt, src, dst, proto, 8);
+	memcpy(pkt + hl, l4, 8);
+	in.family = (uint16_t)family;
+	in.proto = proto;
+	in.src = pkt + (family == AF_INET6 ? 8 : 12);
+	in.dst = pkt + (family == AF_INET6 ? 24 : 16);
+	in.l4 = pkt + hl;
+	in.l4len = 8;
+	in.ip = pkt;
+	in.iplen = hl + 8;
+	in.dst_ours = stack_is_ours(st, family, dst);
+	return icmp_send_unreach(st, &in, how);
+}
+
+/* ---- the echo handler */
+
+int netstack_echo_open(struct netstack *st, const struct netstack_echo_ops *ops,
+		       void *ctx, struct netstack_echo **out)
+{
+	struct netstack_echo *e;
+
+	if (st->echo)
+		return -EADDRINUSE;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->st = st;
+	e->ops = ops;
+	e->ctx = ctx;
+	st->echo = e;
+	*out = e;
+	return 0;
+}
+
+void netstack_echo_close(struct netstack_echo *e)
+{
+	if (!e)
+		return;
+	e->st->echo = NULL;
+	free(e);
+}
+
+void icmp_free_all(struct netstack *st)
+{
+	free(st->echo);
+	st->echo = NULL;
+}
+
+/* The 8-byte echo header of type, id and seq, checksum zero. */
+static void echo_header(uint8_t *p, uint8_t type, uint16_t id, uint16_t seq)
+{
+	p[0] = type;
+	p[1] = 0;
+	p[2] = p[3] = 0;
+	p[4] = (uint8_t)(id >> 8);
+	p[5] = (uint8_t)id;
+	p[6] = (uint8_t)(seq >> 8);
+	p[7] = (uint8_t)seq;
+}
+
+int netstack_echo_reply(struct netstack_echo *e,
+			const struct netstack_addr *src,
+			const struct netstack_addr *dst, uint16_t id,
+			uint16_t seq, const void *data, size_t len)
+{
+	struct netstack *st = e->st;
+	bool v6 = dst->family == AF_INET6;
+	size_t hl = v6 ? IPV6_HDR_LEN : IPV4_HDR_LEN;
+	uint32_t l4len = (uint32_t)(ICMP_ECHO_HDR_LEN + len), sum;
+	struct pktbuf *pb;
+	uint8_t *p;
+	uint16_t c;
+
+	if ((dst->family != AF_INET && dst->family != AF_INET6) ||
+	    src->family != dst->family)
+		return -EAFNOSUPPORT;
+	if (hl + ICMP_ECHO_HDR_LEN + len > st->cfg.mtu)
+		return -EMSGSIZE;
+	p = stack_pkt_alloc(st, dst->family, &pb);
+	if (!p)
+		return -ENOBUFS;
+	echo_header(p, v6 ? ICMP6_ECHOREPLY : ICMP_ECHOREPLY_, id, seq);
+	memcpy(p + ICMP_ECHO_HDR_LEN, data, len);
+	sum = v6 ? ns_csum_pseudo(AF_INET6, src->ip, dst->ip, IPPROTO_ICMPV6_,
+				  l4len)
+		 : 0;
+	c = ns_csum_fold(ns_csum_partial(p, l4len, sum));
+	memcpy(p + 2, &c, 2);
+	st->stats.icmp_echo_replies++;
+	stack_ip_output(st, pb, dst->family, src->ip, dst->ip,
+			v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP, l4len);
+	return 0;
+}
+
+int netstack_echo_refuse(struct netstack_echo *e,
+			 const struct netstack_addr *from,
+			 const struct netstack_addr *to, uint16_t id,
+			 uint16_t seq, enum netstack_accept how)
+{
+	bool v6 = to->family == AF_INET6;
+	uint8_t hdr[ICMP_ECHO_HDR_LEN];
+
+	if (from->family != to->family)
+		return -EINVAL;
+	echo_header(hdr, v6 ? ICMP6_ECHO : ICMP_ECHO_, id, seq);
+	return icmp_send_unreach_rebuilt(e->st, to->family, from->ip, to->ip,
+					 v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP,
+					 hdr, how);
 }

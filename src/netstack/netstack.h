@@ -13,9 +13,10 @@
  *     milliseconds; timers are late by at most the tick interval).
  * Everything runs on the caller's thread: no locks, no threads.
  *
- * Callbacks (connected, readable, writable, closed, syn, udp recv) are never
- * made from inside an API call the application itself made, except where
- * noted; they may call any netstack function, including close and abort.
+ * Callbacks (connected, readable, writable, closed, syn, udp recv, echo
+ * request) are never made from inside an API call the application itself
+ * made, except where noted; they may call any netstack function, including
+ * close and abort.
  *
  * Handles: a struct netstack_tcp stays valid until the application calls
  * netstack_tcp_close() or netstack_tcp_abort() on it, even after closed()
@@ -152,7 +153,8 @@ uint64_t netstack_next_timer(const struct netstack *st);
 struct netstack_stats {
 	uint64_t ip_in, ip_out, ip_in_drops, ip_bad_csum, ip_no_buffer;
 	uint64_t icmp_echo_replies, icmp_unreach_sent, icmp_in_errors;
-	uint64_t udp_in, udp_out, udp_no_port;
+	uint64_t icmp_echo_passed;  /* requests handed to the echo handler */
+	uint64_t udp_in, udp_out, udp_no_port, udp_refused;
 	uint64_t tcp_in, tcp_out, tcp_retransmits, tcp_fast_retransmits;
 	uint64_t tcp_rto_expired, tcp_ooo_segments, tcp_dup_segments;
 	uint64_t tcp_lost_retransmits, tcp_tail_loss_probes;
@@ -322,11 +324,16 @@ const char *netstack_tcp_state_name(enum netstack_tcp_state s);
 
 struct netstack_udp_ops {
 	/* A datagram from src to dst (dst tells which address an any-bound
-	 * socket received on). data is only valid during the call. */
-	void (*recv)(void *ctx, struct netstack_udp *u,
-		     const struct netstack_addr *src,
-		     const struct netstack_addr *dst, const uint8_t *data,
-		     size_t len);
+	 * or transparent socket received on). data is only valid during the
+	 * call. Returns what becomes of it, as a listener's syn() does:
+	 * NETSTACK_ACCEPT (taken; NETSTACK_DEFER means the same),
+	 * NETSTACK_REFUSE_RST (as for a closed port: ICMP port unreachable),
+	 * another NETSTACK_REFUSE_* for that ICMP(v6) error quoting the
+	 * datagram, NETSTACK_REFUSE_DROP for silence. */
+	enum netstack_accept (*recv)(void *ctx, struct netstack_udp *u,
+				     const struct netstack_addr *src,
+				     const struct netstack_addr *dst,
+				     const uint8_t *data, size_t len);
 	/* An ICMP error for a datagram we sent to remote (-ECONNREFUSED,
 	 * -EHOSTUNREACH, -ENETUNREACH, -EMSGSIZE). May be NULL. */
 	void (*error)(void *ctx, struct netstack_udp *u,
@@ -336,8 +343,10 @@ struct netstack_udp_ops {
 /* Binds local as for TCP listen (flags: NETSTACK_TRANSPARENT), except that
  * port 0 with a specific address picks an ephemeral port. The most specific
  * socket receives a datagram; none: ICMP port unreachable when the
- * destination is ours. *out is owned by the caller. 0, -EADDRINUSE,
- * -EINVAL, -ENOMEM. */
+ * destination is ours. A transparent any-port socket also receives the
+ * datagrams to our addresses that no other socket takes (recv() refuses
+ * them with NETSTACK_REFUSE_RST to keep the closed-port answer). *out is
+ * owned by the caller. 0, -EADDRINUSE, -EINVAL, -ENOMEM. */
 int netstack_udp_open(struct netstack *st, const struct netstack_addr *local,
 		      unsigned flags, const struct netstack_udp_ops *ops,
 		      void *ctx, struct netstack_udp **out);
@@ -348,7 +357,54 @@ int netstack_udp_sendto(struct netstack_udp *u,
 			const struct netstack_addr *src,
 			const struct netstack_addr *dst, const void *data,
 			size_t len);
+/* Refuses after the fact what recv() took: tells from (a remote address
+ * and port) that its datagrams to `to` fail, with the ICMP(v6) error of how
+ * (NETSTACK_REFUSE_RST: port unreachable) quoting a datagram from -> to.
+ * For an exit node that learns of the failure from the real destination.
+ * Rate limited like every ICMP error. 0, -EINVAL, -ENOBUFS, -EAGAIN (rate
+ * limit). */
+int netstack_udp_refuse(struct netstack_udp *u,
+			const struct netstack_addr *from,
+			const struct netstack_addr *to,
+			enum netstack_accept how);
 const struct netstack_addr *netstack_udp_local(const struct netstack_udp *u);
 void netstack_udp_close(struct netstack_udp *u);
+
+/* ------------------------------------------------------------ ICMP echo */
+
+struct netstack_echo; /* the handler of echo requests to other addresses */
+
+struct netstack_echo_ops {
+	/* An echo request (ICMP type 8, ICMPv6 128) from src to dst, an
+	 * address that is not ours (the stack answers those itself); the
+	 * ports are 0. id and seq in host order; data is the payload after
+	 * the 8-byte header, valid only during the call. Returns
+	 * NETSTACK_ACCEPT (taken: answer later, or never, with
+	 * netstack_echo_reply), or a NETSTACK_REFUSE_* for that ICMP(v6)
+	 * error quoting the request (NETSTACK_REFUSE_DROP: silence). */
+	enum netstack_accept (*request)(void *ctx, struct netstack_echo *e,
+					const struct netstack_addr *src,
+					const struct netstack_addr *dst,
+					uint16_t id, uint16_t seq,
+					const uint8_t *data, size_t len);
+};
+
+/* Takes the echo requests to addresses not ours (an exit node answering
+ * with the real destination's replies). One per stack: -EADDRINUSE; else
+ * 0 or -ENOMEM. *out is owned by the caller (netstack_echo_close). */
+int netstack_echo_open(struct netstack *st, const struct netstack_echo_ops *ops,
+		       void *ctx, struct netstack_echo **out);
+/* Sends an echo reply from src to dst with id, seq and data. 0,
+ * -EAFNOSUPPORT, -EMSGSIZE, -ENOBUFS. */
+int netstack_echo_reply(struct netstack_echo *e,
+			const struct netstack_addr *src,
+			const struct netstack_addr *dst, uint16_t id,
+			uint16_t seq, const void *data, size_t len);
+/* As netstack_udp_refuse, for echo requests from -> to with id. */
+int netstack_echo_refuse(struct netstack_echo *e,
+			 const struct netstack_addr *from,
+			 const struct netstack_addr *to, uint16_t id,
+			 uint16_t seq, enum netstack_accept how);
+void netstack_echo_close(struct netstack_echo *e);
 
 #endif

@@ -86,6 +86,7 @@ void netstack_free(struct netstack *st)
 		return;
 	tcp_stack_free(st);
 	udp_free_all(st);
+	icmp_free_all(st);
 	free(st);
 }
 

@@ -68,6 +68,7 @@ struct netstack {
 
 	struct tcp_stack tcp;
 	struct udp_table udp;
+	struct netstack_echo *echo;  /* echo requests to other addresses */
 	struct netstack_stats stats;
 };
 
@@ -110,10 +111,18 @@ void ipv6_build(uint8_t *hdr, const uint8_t *src, const uint8_t *dst,
 /* icmp.c */
 enum netstack_verdict icmp_input(struct netstack *st, struct ip_info *in);
 enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in);
-/* Sends an unreachable (how: a NETSTACK_REFUSE_* code) quoting the packet
- * in info. */
-void icmp_send_unreach(struct netstack *st, const struct ip_info *info,
-		       enum netstack_accept how);
+/* Sends an unreachable (how: a NETSTACK_REFUSE_* code; RST means port
+ * unreachable) quoting the packet in info. 0, -EAGAIN (rate limit),
+ * -ENOBUFS. */
+int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
+		      enum netstack_accept how);
+/* The same for a packet that is gone: quotes an IP header src -> dst of
+ * proto rebuilt around the first 8 bytes of its L4 header. Also -EINVAL. */
+int icmp_send_unreach_rebuilt(struct netstack *st, int family,
+			      const uint8_t *src, const uint8_t *dst,
+			      uint8_t proto, const uint8_t l4[8],
+			      enum netstack_accept how);
+void icmp_free_all(struct netstack *st);
 
 /* udp.c */
 enum netstack_verdict udp_input(struct netstack *st, struct ip_info *in);

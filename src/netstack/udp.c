@@ -173,6 +173,24 @@ void udp_free_all(struct netstack *st)
 	memset(&st->udp, 0, sizeof(st->udp));
 }
 
+int netstack_udp_refuse(struct netstack_udp *u,
+			const struct netstack_addr *from,
+			const struct netstack_addr *to,
+			enum netstack_accept how)
+{
+	uint8_t hdr[UDP_HDR_LEN] = { 0 };
+
+	if (from->family != to->family || !from->port || !to->port)
+		return -EINVAL;
+	hdr[0] = (uint8_t)(from->port >> 8);
+	hdr[1] = (uint8_t)from->port;
+	hdr[2] = (uint8_t)(to->port >> 8);
+	hdr[3] = (uint8_t)to->port;
+	hdr[5] = UDP_HDR_LEN; /* the length; no checksum */
+	return icmp_send_unreach_rebuilt(u->st, to->family, from->ip, to->ip,
+					 IPPROTO_UDP, hdr, how);
+}
+
 const struct netstack_addr *netstack_udp_local(const struct netstack_udp *u)
 {
 	return &u->local;
@@ -182,6 +200,7 @@ enum netstack_verdict udp_input(struct netstack *st, struct ip_info *in)
 {
 	const uint8_t *p = in->l4;
 	struct netstack_addr src = { 0 }, dst = { 0 };
+	enum netstack_accept how;
 	struct netstack_udp *u;
 	uint32_t ulen, sum;
 	uint16_t sport, dport, csum;
@@ -211,16 +230,23 @@ enum netstack_verdict udp_input(struct netstack *st, struct ip_info *in)
 			icmp_send_unreach(st, in, NETSTACK_REFUSE_PORT_UNREACH);
 		return NETSTACK_PKT_DROP;
 	}
-	st->stats.udp_in++;
 	src.family = dst.family = in->family;
 	memcpy(src.ip, in->src, ip_alen(in->family));
 	memcpy(dst.ip, in->dst, ip_alen(in->family));
 	src.port = sport;
 	dst.port = dport;
-	if (u->ops && u->ops->recv)
-		u->ops->recv(u->ctx, u, &src, &dst, p + UDP_HDR_LEN,
-			     ulen - UDP_HDR_LEN);
-	return NETSTACK_PKT_OK;
+	how = u->ops && u->ops->recv
+		      ? u->ops->recv(u->ctx, u, &src, &dst, p + UDP_HDR_LEN,
+				     ulen - UDP_HDR_LEN)
+		      : NETSTACK_ACCEPT;
+	if (how == NETSTACK_ACCEPT || how == NETSTACK_DEFER) {
+		st->stats.udp_in++;
+		return NETSTACK_PKT_OK;
+	}
+	st->stats.udp_refused++;
+	if (how != NETSTACK_REFUSE_DROP)
+		icmp_send_unreach(st, in, how);
+	return NETSTACK_PKT_DROP;
 }
 
 void udp_icmp_error(struct netstack *st, int family, const uint8_t *src,

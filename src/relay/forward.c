@@ -112,10 +112,10 @@ static void map_free(struct udp_mapping *m)
 	free(m);
 }
 
-static void on_stack_recv(void *ctx, struct netstack_udp *u,
-			  const struct netstack_addr *src,
-			  const struct netstack_addr *dst, const uint8_t *data,
-			  size_t len)
+static enum netstack_accept on_stack_recv(void *ctx, struct netstack_udp *u,
+					  const struct netstack_addr *src,
+					  const struct netstack_addr *dst,
+					  const uint8_t *data, size_t len)
 {
 	struct udp_mapping *m = ctx;
 
@@ -123,6 +123,7 @@ static void on_stack_recv(void *ctx, struct netstack_udp *u,
 	/* Dropped when the host socket is full, as UDP would. */
 	sendto(m->f->fd, data, len, MSG_DONTWAIT,
 	       (struct sockaddr *)&m->client, m->client_len);
+	return NETSTACK_ACCEPT;
 }
 
 static const struct netstack_udp_ops map_ops = { .recv = on_stack_recv };

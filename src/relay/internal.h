@@ -134,6 +134,9 @@ int proxy_add(struct relay *r, const struct conf_hostport *listen, bool http,
 	      char *err);
 void proxy_free_all(struct relay *r);
 int egress_add(struct relay *r, const struct conf *c, char *err);
+void egress_tick(struct relay *r, uint64_t now_ns);
+/* Fills the flow counts the egress tables keep. */
+void egress_get_stats(const struct relay *r, struct relay_stats *s);
 void egress_free(struct relay *r);
 
 #endif

@@ -216,11 +216,13 @@ int relay_start(struct relay *r)
 void relay_tick(struct relay *r, uint64_t now_ns)
 {
 	forward_udp_tick(r, now_ns);
+	egress_tick(r, now_ns);
 }
 
 void relay_get_stats(const struct relay *r, struct relay_stats *s)
 {
 	*s = r->stats;
+	egress_get_stats(r, s);
 }
 
 void relay_free(struct relay *r)

@@ -22,7 +22,7 @@ struct relay *relay_new(struct loop *loop, struct netstack *st, int verbose);
 int relay_configure(struct relay *r, const struct conf *c, char *err);
 /* Starts the resolver thread (after any fork). 0 or -errno. */
 int relay_start(struct relay *r);
-/* Once a second: expires idle UDP mappings. */
+/* Once a second: expires idle UDP mappings and egress flows. */
 void relay_tick(struct relay *r, uint64_t now_ns);
 /* Closes every relayed connection and listener. */
 void relay_free(struct relay *r);
@@ -31,7 +31,21 @@ struct relay_stats {
 	uint64_t splices, splices_active;
 	uint64_t forward_accepted, expose_accepted, expose_failed;
 	uint64_t socks_requests, http_requests, proxy_failed;
+	/* [Egress] TCP: connections allowed, denied, failed on the host. */
 	uint64_t egress_allowed, egress_denied, egress_failed;
+	/* [Egress] UDP: flows opened, open now, evicted for room, idled
+	 * out; datagrams denied, or failed to open a flow; datagrams relayed
+	 * out and back, dropped (a full socket or pool); ICMP errors from
+	 * the far side relayed to the peer. */
+	uint64_t egress_udp_flows, egress_udp_active, egress_udp_evicted;
+	uint64_t egress_udp_expired, egress_udp_denied, egress_udp_failed;
+	uint64_t egress_udp_tx, egress_udp_rx, egress_udp_drops;
+	uint64_t egress_udp_errors;
+	/* [Egress] ICMP echo, the same; ping_off: refused because the
+	 * kernel does not let us open ping sockets (ping_group_range). */
+	uint64_t egress_ping_flows, egress_ping_active, egress_ping_denied;
+	uint64_t egress_ping_failed, egress_ping_off, egress_ping_tx;
+	uint64_t egress_ping_rx, egress_ping_drops, egress_ping_errors;
 	uint64_t udp_mappings;
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *s);

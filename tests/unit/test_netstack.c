@@ -1,7 +1,8 @@
 /* netstack pure logic: the Internet checksum, sequence arithmetic, the
  * SACK range sets against a bitmap reference, the RFC 6675 scoreboard
- * (IsLost, NextSeg, pipe), CUBIC's window curve, and ICMP/UDP between two
- * stacks. */
+ * (IsLost, NextSeg, pipe), CUBIC's window curve, ICMP/UDP between two
+ * stacks, and the egress hooks: per-datagram verdicts of a transparent UDP
+ * socket and the echo handler. */
 #include "unit.h"
 
 #include "netstack/stack.h"
@@ -254,21 +255,31 @@ static void test_newreno_growth(void)
 
 static int udp_got;
 static int udp_err;
+static struct netstack_addr udp_err_remote;
+/* What udp_recv answers; the last datagram's addresses. */
+static enum netstack_accept udp_verdict;
+static struct netstack_addr udp_src, udp_dst;
 
-static void udp_recv(void *ctx, struct netstack_udp *u,
-		     const struct netstack_addr *src,
-		     const struct netstack_addr *dst, const uint8_t *data,
-		     size_t len)
+static enum netstack_accept udp_recv(void *ctx, struct netstack_udp *u,
+				     const struct netstack_addr *src,
+				     const struct netstack_addr *dst,
+				     const uint8_t *data, size_t len)
 {
 	udp_got++;
+	udp_src = *src;
+	udp_dst = *dst;
+	if (udp_verdict != NETSTACK_ACCEPT)
+		return udp_verdict;
 	if (len == 5 && !memcmp(data, "hello", 5))
 		netstack_udp_sendto(u, dst, src, "world", 5);
+	return NETSTACK_ACCEPT;
 }
 
 static void udp_error(void *ctx, struct netstack_udp *u,
 		      const struct netstack_addr *remote, int err)
 {
 	udp_err = err;
+	udp_err_remote = *remote;
 }
 
 static const struct netstack_udp_ops udp_ops = { udp_recv, udp_error };
@@ -338,6 +349,263 @@ static void test_udp_icmp(void)
 	sim_free(&sim);
 }
 
+/* A transparent socket decides per datagram (egress): accepted ones are
+ * taken, refused ones answered with the ICMP error asked for, and a
+ * datagram taken can be refused afterwards (the real destination's
+ * error, relayed). Our own closed ports keep their port unreachable. */
+static void test_udp_transparent_verdicts(void)
+{
+	static const struct {
+		enum netstack_accept how;
+		int err;
+	} cases[] = {
+		{ NETSTACK_REFUSE_PROHIBITED, -EHOSTUNREACH },
+		{ NETSTACK_REFUSE_RST, -ECONNREFUSED },
+		{ NETSTACK_REFUSE_NET_UNREACH, -ENETUNREACH },
+		{ NETSTACK_REFUSE_DROP, 0 },
+	};
+	struct sim sim;
+	struct netstack_udp *any, *cli;
+	struct netstack_addr a, b, x;
+	struct netstack_stats st;
+	int family;
+	size_t i;
+
+	sim_init(&sim, NULL);
+	memset(&x, 0, sizeof(x));
+	x.family = AF_UNSPEC;
+	REQUIRE(netstack_udp_open(sim.st[1], &x, NETSTACK_TRANSPARENT,
+				  &udp_ops, NULL, &any) == 0);
+	for (family = AF_INET; family; family = family == AF_INET ? AF_INET6
+								  : 0) {
+		sim_addr(&b, 0, family, 0);
+		REQUIRE(netstack_udp_open(sim.st[0], &b, 0, &udp_ops, NULL,
+					  &cli) == 0);
+		memset(&a, 0, sizeof(a));
+		a.family = (uint16_t)family;
+		a.ip[0] = family == AF_INET ? 192 : 0x20;
+		a.ip[1] = family == AF_INET ? 0 : 0x01;
+		a.ip[2] = family == AF_INET ? 2 : 0x0d;
+		a.ip[3] = family == AF_INET ? 7 : 0xb8;
+		a.port = 53;
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+			udp_got = udp_err = 0;
+			udp_verdict = cases[i].how;
+			CHECK(netstack_udp_sendto(cli, NULL, &a, "q", 1) == 0);
+			sim_run(&sim, sim.now + SIM_SEC, NULL, NULL);
+			CHECK(udp_got == 1);
+			CHECK(udp_err == cases[i].err);
+			if (cases[i].err)
+				CHECK(!memcmp(&udp_err_remote, &a, sizeof(a)));
+		}
+		/* Taken, then refused from the real destination's answer:
+		 * port unreachable comes from that destination. */
+		udp_got = udp_err = 0;
+		udp_verdict = NETSTACK_ACCEPT;
+		CHECK(netstack_udp_sendto(cli, NULL, &a, "q", 1) == 0);
+		sim_run(&sim, sim.now + SIM_SEC, NULL, NULL);
+		CHECK(udp_got == 1 && udp_err == 0);
+		CHECK(udp_dst.port == 53);
+		CHECK(udp_src.port == netstack_udp_local(cli)->port);
+		CHECK(netstack_udp_refuse(any, &udp_src, &udp_dst,
+					  NETSTACK_REFUSE_RST) == 0);
+		sim_run(&sim, sim.now + SIM_SEC, NULL, NULL);
+		CHECK(udp_err == -ECONNREFUSED);
+		CHECK(!memcmp(&udp_err_remote, &a, sizeof(a)));
+		udp_err = 0;
+		CHECK(netstack_udp_refuse(any, &udp_src, &udp_dst,
+					  NETSTACK_REFUSE_HOST_UNREACH) == 0);
+		sim_run(&sim, sim.now + SIM_SEC, NULL, NULL);
+		CHECK(udp_err == -EHOSTUNREACH);
+		/* Our own address, closed port: the egress socket gets it
+		 * and refuses as a closed port. */
+		udp_got = udp_err = 0;
+		udp_verdict = NETSTACK_REFUSE_RST;
+		sim_addr(&a, 1, family, 4242);
+		CHECK(netstack_udp_sendto(cli, NULL, &a, "q", 1) == 0);
+		sim_run(&sim, sim.now + SIM_SEC, NULL, NULL);
+		CHECK(udp_got == 1);
+		CHECK(udp_err == -ECONNREFUSED);
+		netstack_udp_close(cli);
+	}
+	udp_verdict = NETSTACK_ACCEPT;
+	netstack_get_stats(sim.st[1], &st);
+	CHECK(st.udp_refused == 10);
+	CHECK(st.udp_in == 2);
+	netstack_udp_close(any);
+	sim_free(&sim);
+}
+
+static int echo_got;
+static enum netstack_accept echo_verdict;
+static struct netstack_addr echo_src, echo_dst;
+static uint16_t echo_id, echo_seq;
+static uint8_t echo_data[64];
+static size_t echo_len;
+
+static enum netstack_accept echo_request(void *ctx, struct netstack_echo *e,
+					 const struct netstack_addr *src,
+					 const struct netstack_addr *dst,
+					 uint16_t id, uint16_t seq,
+					 const uint8_t *data, size_t len)
+{
+	echo_got++;
+	echo_src = *src;
+	echo_dst = *dst;
+	echo_id = id;
+	echo_seq = seq;
+	echo_len = len < sizeof(echo_data) ? len : sizeof(echo_data);
+	memcpy(echo_data, data, echo_len);
+	return echo_verdict;
+}
+
+static const struct netstack_echo_ops echo_ops = { echo_request };
+
+/* An echo request of family from 10.0.0.1 / fd00::1 to dst (4 or 16
+ * bytes) with id 0x1234, seq 7 and payload "ping!", checksums right. */
+static void feed_echo(struct sim *sim, int family, const uint8_t *dst)
+{
+	static const uint8_t a6[16] = { 0xfd, [15] = 1 };
+	struct pktbuf *pb = pktpool_get(&sim->pool);
+	uint8_t *p = pkt_data(pb), *l4;
+	uint32_t hl = family == AF_INET6 ? 40 : 20, sum = 0;
+	uint16_t c;
+
+	memset(p, 0, hl + 13);
+	if (family == AF_INET6) {
+		p[0] = 0x60;
+		p[5] = 13;
+		p[6] = 58;
+		p[7] = 64;
+		memcpy(p + 8, a6, 16);
+		memcpy(p + 24, dst, 16);
+	} else {
+		p[0] = 0x45;
+		p[3] = 20 + 13;
+		p[8] = 64;
+		p[9] = 1;
+		p[12] = 10;
+		p[15] = 1;
+		memcpy(p + 16, dst, 4);
+		c = ns_csum_fold(ns_csum_partial(p, 20, 0));
+		memcpy(p + 10, &c, 2);
+	}
+	l4 = p + hl;
+	l4[0] = family == AF_INET6 ? 128 : 8;
+	l4[4] = 0x12;
+	l4[5] = 0x34;
+	l4[7] = 7;
+	memcpy(l4 + 8, "ping!", 5);
+	if (family == AF_INET6)
+		sum = ns_csum_pseudo(AF_INET6, p + 8, p + 24, 58, 13);
+	c = ns_csum_fold(ns_csum_partial(l4, 13, sum));
+	memcpy(l4 + 2, &c, 2);
+	pb->len = hl + 13;
+	netstack_input(sim->st[1], pb);
+}
+
+/* The packet the stack sent last: its ICMP part, checksum verified. */
+static const uint8_t *sent_icmp(struct sim *sim, int family, uint32_t *len)
+{
+	const uint8_t *p;
+	uint32_t hl = family == AF_INET6 ? 40 : 20, sum = 0;
+
+	if (!sim->tail)
+		return NULL;
+	p = pkt_data(sim->tail->pb);
+	*len = sim->tail->pb->len - hl;
+	if (family == AF_INET6)
+		sum = ns_csum_pseudo(AF_INET6, p + 8, p + 24, 58, *len);
+	if (ns_csum_fold(ns_csum_partial(p + hl, *len, sum)) != 0)
+		return NULL;
+	return p + hl;
+}
+
+static void test_echo_handler(void)
+{
+	uint8_t other4[4] = { 192, 0, 2, 7 };
+	uint8_t other6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 };
+	uint8_t ours4[4] = { 10, 0, 0, 2 };
+	uint8_t ours6[16] = { 0xfd, [15] = 2 };
+	struct netstack_echo *e, *e2;
+	struct sim_pkt *last;
+	struct netstack_stats st;
+	struct sim sim;
+	const uint8_t *icmp, *other;
+	uint32_t len, hl;
+	int family;
+
+	sim_init(&sim, NULL);
+	/* No handler: dropped, as before. */
+	feed_echo(&sim, AF_INET, other4);
+	CHECK(!sim.head);
+	REQUIRE(netstack_echo_open(sim.st[1], &echo_ops, NULL, &e) == 0);
+	CHECK(netstack_echo_open(sim.st[1], &echo_ops, NULL, &e2) ==
+	      -EADDRINUSE);
+	for (family = AF_INET; family; family = family == AF_INET ? AF_INET6
+								  : 0) {
+		bool v6 = family == AF_INET6;
+
+		other = v6 ? other6 : other4;
+		hl = v6 ? 40 : 20;
+		/* Taken by the handler with the request's fields... */
+		echo_got = 0;
+		echo_verdict = NETSTACK_ACCEPT;
+		last = sim.tail;
+		feed_echo(&sim, family, other);
+		CHECK(echo_got == 1);
+		CHECK(echo_id == 0x1234 && echo_seq == 7);
+		CHECK(echo_len == 5 && !memcmp(echo_data, "ping!", 5));
+		CHECK(echo_src.family == family && echo_dst.family == family);
+		CHECK(!memcmp(echo_dst.ip, other, v6 ? 16 : 4));
+		CHECK(sim.tail == last); /* nothing sent yet */
+		/* ...and answered later as the destination. */
+		CHECK(netstack_echo_reply(e, &echo_dst, &echo_src, echo_id,
+					  echo_seq, "ping!", 5) == 0);
+		icmp = sent_icmp(&sim, family, &len);
+		REQUIRE(icmp);
+		CHECK(icmp[0] == (v6 ? 129 : 0) && len == 13);
+		CHECK(icmp[4] == 0x12 && icmp[5] == 0x34 && icmp[7] == 7);
+		CHECK(!memcmp(icmp + 8, "ping!", 5));
+		CHECK(!memcmp(pkt_data(sim.tail->pb) + (v6 ? 8 : 12), other,
+			      v6 ? 16 : 4));
+		/* Refused: administratively prohibited, quoting it. */
+		echo_verdict = NETSTACK_REFUSE_PROHIBITED;
+		feed_echo(&sim, family, other);
+		icmp = sent_icmp(&sim, family, &len);
+		REQUIRE(icmp);
+		CHECK(icmp[0] == (v6 ? 1 : 3) && icmp[1] == (v6 ? 1 : 13));
+		CHECK(len == 8 + hl + 13);
+		CHECK(icmp[8 + hl] == (v6 ? 128 : 8));
+		/* Refused after the fact: host unreachable, quoting the id. */
+		CHECK(netstack_echo_refuse(e, &echo_src, &echo_dst, 0x1234, 7,
+					   NETSTACK_REFUSE_HOST_UNREACH) == 0);
+		icmp = sent_icmp(&sim, family, &len);
+		REQUIRE(icmp);
+		CHECK(icmp[0] == (v6 ? 1 : 3) && icmp[1] == (v6 ? 3 : 1));
+		CHECK(len == 8 + hl + 8);
+		CHECK(icmp[8 + hl] == (v6 ? 128 : 8));
+		CHECK(icmp[8 + hl + 4] == 0x12 && icmp[8 + hl + 5] == 0x34);
+		CHECK(!memcmp(icmp + 8 + (v6 ? 24 : 16), other, v6 ? 16 : 4));
+		/* Our own address: the stack answers, not the handler. */
+		echo_got = 0;
+		feed_echo(&sim, family, v6 ? ours6 : ours4);
+		CHECK(echo_got == 0);
+		icmp = sent_icmp(&sim, family, &len);
+		REQUIRE(icmp);
+		CHECK(icmp[0] == (v6 ? 129 : 0));
+	}
+	netstack_get_stats(sim.st[1], &st);
+	CHECK(st.icmp_echo_passed == 4);
+	netstack_echo_close(e);
+	echo_got = 0;
+	feed_echo(&sim, AF_INET, other4);
+	CHECK(echo_got == 0);
+	/* Freed with the stack when left open. */
+	REQUIRE(netstack_echo_open(sim.st[1], &echo_ops, NULL, &e) == 0);
+	sim_free(&sim);
+}
+
 static void test_ping(void)
 {
 	static const uint8_t echo[] = {
@@ -384,6 +652,8 @@ int main(void)
 	RUN(test_cubic_growth);
 	RUN(test_newreno_growth);
 	RUN(test_udp_icmp);
+	RUN(test_udp_transparent_verdicts);
+	RUN(test_echo_handler);
 	RUN(test_ping);
 	return unit_done();
 }
