@@ -28,6 +28,9 @@ void loop_set_tick(struct loop *loop, unsigned interval_ms, loop_tick_fn fn,
 		   void *arg);
 /* fn runs after each round of ready events (flush batched output there). */
 void loop_set_idle(struct loop *loop, loop_tick_fn fn, void *arg);
+/* After a wakeup that ends at least 1 ms of sleep, poll for up to ns before
+ * sleeping again (0: never), spending at most 5% of the time that way. */
+void loop_set_spin(struct loop *loop, uint64_t ns);
 /* Runs until loop_stop(); returns 0 or -errno. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
