@@ -22,7 +22,7 @@ enum {
 	RX_BUF = 65536 + 256,
 	TUN_READS = 16,        /* TUN reads per readiness event */
 	POOL_MAX_BUFFERS = 16384,
-	TUN_TXQUEUELEN = 4096,
+	TUN_TXQUEUELEN = 16384,
 	TICK_MS = 100,
 };
 
