@@ -51,12 +51,17 @@ print("%.1f %.3f" % (e["bits_per_second"] / 1e6, e["lost_percent"]))' 2>/dev/nul
 }
 
 # udp_best NS DEST: the highest rate (Mbit/s received) at which under 1% of
-# datagrams are lost, by bisection on the offered rate (log scale).
+# datagrams are lost, by bisection on the offered rate (log scale). A rate
+# fails only if it fails twice: one scheduling stall on this shared 2-core
+# box would otherwise end the search below what the tunnel sustains (the
+# same rule for both implementations).
 udp_best() {
 	local lo=20 hi=12000 mid best=0 r loss i
 	for ((i = 0; i < UDP_STEPS; i++)); do
 		mid=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%d", sqrt(a * b) }')
 		read -r r loss <<<"$(udp_loss "$1" "$2" "$mid")"
+		awk -v l="$loss" 'BEGIN { exit !(l >= 1) }' &&
+			read -r r loss <<<"$(udp_loss "$1" "$2" "$mid")"
 		if awk -v l="$loss" 'BEGIN { exit !(l < 1) }'; then
 			lo=$mid
 			best=$r
@@ -145,8 +150,11 @@ run_round() {
 	sample "$impl" "tcp_down_mbps" "$(iperf_mbps "$a" 10.77.0.2 -R)"
 	sample "$impl" "tcp4_up_mbps" "$(iperf_mbps "$a" 10.77.0.2 -P 4)"
 	sample "$impl" "udp_mbps" "$(udp_best "$a" 10.77.0.2)"
-	sample "$impl" "rtt_ms" "$(nsx "$a" ping -q -n -c 50 -i 0.02 10.77.0.2 |
-		awk -F/ '/^rtt/ { print $5 }')"
+	# 100 pings: the median and the mean of their round trips (one
+	# scheduling hiccup on this VM moves the mean, not the median).
+	nsx "$a" ping -n -c 100 -i 0.02 10.77.0.2 >"$T_DIR/ping.txt"
+	sample "$impl" "rtt_ms" "$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$T_DIR/ping.txt" | median)"
+	sample "$impl" "rtt_mean_ms" "$(awk -F/ '/^rtt/ { print $5 }' "$T_DIR/ping.txt")"
 	if [ "$impl" = spokewire ] && [ -z "${ALLOCS:-}" ]; then
 		ALLOCS=$(count_allocs "$a" "${T_PID[$ifa]}" "${T_PID[$ifb]}")
 	fi
@@ -171,7 +179,7 @@ for impl in wireguard-go spokewire; do
 done
 
 printf '\n%-18s %14s %14s %8s\n' metric wireguard-go spokewire ratio
-for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rss_1peer_mib kib_per_idle_peer; do
+for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rtt_mean_ms rss_1peer_mib kib_per_idle_peer; do
 	g=$(echo "${R["wireguard-go $m"]}" | median)
 	s=$(echo "${R["spokewire $m"]}" | median)
 	printf '%-18s %14s %14s %8s\n' "$m" "$g" "$s" \
@@ -180,7 +188,7 @@ done
 echo "(ratio = spokewire / wireguard-go; higher is better for Mbit/s, lower for rtt and memory)"
 echo "samples (per round):"
 for k in "${!R[@]}"; do echo "  $k:${R[$k]}"; done | sort
-echo "targets: tcp/udp ratio >= 4, rtt ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
+echo "targets: tcp/udp ratio >= 4, rtt (median) ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
 echo "allocations in the spokewire daemons on the data path: ${ALLOCS:-not measured} (target: 0)"
 echo
 build/bench-handshake 30000 2>/dev/null
