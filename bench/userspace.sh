@@ -4,14 +4,14 @@
 # (kernel TCP) and one userspace-mode interface whose [Forward] carries the
 # same traffic through our stack. Our UDP relay (tests/net/relay.py) adds
 # delay and loss between the client and the hub.
-#   1. no added delay: one TCP flow through the [Forward] vs the TUN path
+#   1. 10,000 idle connections through a forward: RSS per connection of the
+#      userspace daemon, fresh (target <= 16 KiB);
+#   2. new connections per second through a forward, sustained for
+#      CONN_SECONDS (target 1,000/s);
+#   3. no added delay: one TCP flow through the [Forward] vs the TUN path
 #      (target >= 70%);
-#   2. 50 ms RTT through the relay: the same vs the kernel's TCP over the
-#      same relay (target >= 80%), and with 1% loss (target >= 50%);
-#   3. 10,000 idle connections through a forward: RSS per connection of the
-#      userspace daemon (target <= 16 KiB);
-#   4. new connections per second through a forward, sustained for
-#      CONN_SECONDS (target 1,000/s).
+#   4. 50 ms RTT through the relay: the same vs the kernel's TCP over the
+#      same relay (target >= 80%), and with 1% loss (target >= 50%).
 #   ROUNDS=3 SECONDS_PER_TEST=10 BUILD=build bench/userspace.sh
 # Not part of the test suite. Needs root.
 set -u
@@ -167,15 +167,8 @@ flows() {
 	echo "  $1: kernel TCP over TUN:$t Mbit/s; [Forward]:$u Mbit/s"
 }
 
-echo "== throughput: one TCP flow, $ROUNDS rounds of ${DUR}s, medians"
-endpoint "$HUB:51820"
-flows direct
-endpoint 127.0.0.1:40001
-flows rtt50
-endpoint 127.0.0.1:40002
-flows rtt50loss1
-endpoint "$HUB:51820"
-
+# Connections first, on a fresh daemon: after the throughput phase its RSS
+# high-water mark would hide what they cost.
 echo "== $IDLE_CONNS idle connections through a [Forward]"
 before=$(rss_kib "$US_PID")
 coproc HOLD { nsx "$NS_A" python3 bench/userspace_conns.py hold-client 127.0.0.1 15300 "$IDLE_CONNS" 2>&1; }
@@ -195,6 +188,15 @@ read -r ok failed sustained p99 <<<"$(echo "$rate_json" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print(d["ok"], d["failed"], "%.0f" % d["completed_rate"], "%.1f" % (d["p99_ms"] or 0))')"
+
+echo "== throughput: one TCP flow, $ROUNDS rounds of ${DUR}s, medians"
+endpoint "$HUB:51820"
+flows direct
+endpoint 127.0.0.1:40001
+flows rtt50
+endpoint 127.0.0.1:40002
+flows rtt50loss1
+endpoint "$HUB:51820"
 
 echo
 echo "== summary"
