@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "crypto/crypto.h"
 
 /* Test-local hex decoding, so that no expectation goes through the
@@ -258,6 +260,52 @@ static void test_aead_nonce_layout(void)
 	aead_encrypt(out, in, 0, NULL, 0, 0, key);
 	CHECK(eq_hex(out, AEAD_TAG_LEN, "10324f800a160bd9a1794255be7ec29d"));
 	CHECK(aead_decrypt(in, out, AEAD_TAG_LEN, NULL, 0, 0, key));
+}
+
+/* The data path's contexts remember their key: interleave three keys,
+ * both directions, random nonces, lengths (0 included) and ADs, with
+ * forged packets in between, and check every result against libsodium's
+ * independent ChaCha20-Poly1305. */
+static void test_aead_key_reuse(void)
+{
+	uint8_t keys[3][KEY_LEN], ad[16], pt[600], ct[600 + AEAD_TAG_LEN];
+	uint8_t ref[600 + AEAD_TAG_LEN], out[600], n[12] = { 0 };
+	unsigned long long rlen;
+	int i, bad_enc = 0, bad_dec = 0, forged_ok = 0;
+
+	random_bytes(keys, sizeof(keys));
+	for (i = 0; i < 3000; ++i) {
+		const uint8_t *key = keys[random_uniform(3)];
+		uint64_t nonce = ((uint64_t)random_u32() << 32) | random_u32();
+		size_t len = random_uniform(sizeof(pt) + 1);
+		size_t adlen = random_uniform(sizeof(ad) + 1);
+		int j;
+
+		random_bytes(pt, len);
+		random_bytes(ad, adlen);
+		for (j = 0; j < 8; ++j)
+			n[4 + j] = (uint8_t)(nonce >> (8 * j));
+		aead_encrypt(ct, pt, len, ad, adlen, nonce, key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(
+			ref, &rlen, pt, len, adlen ? ad : NULL, adlen, NULL, n,
+			key);
+		if (rlen != len + AEAD_TAG_LEN || memcmp(ct, ref, rlen))
+			++bad_enc;
+		if (i % 5 == 0) { /* a forgery, then the real one */
+			ct[random_uniform((uint32_t)(len + AEAD_TAG_LEN))] ^= 4;
+			if (aead_decrypt(out, ct, len + AEAD_TAG_LEN, ad, adlen,
+					 nonce, key))
+				++forged_ok;
+			memcpy(ct, ref, rlen);
+		}
+		if (!aead_decrypt(out, ct, len + AEAD_TAG_LEN, ad, adlen, nonce,
+				  key) ||
+		    memcmp(out, pt, len))
+			++bad_dec;
+	}
+	CHECK(bad_enc == 0);
+	CHECK(bad_dec == 0);
+	CHECK(forged_ok == 0);
 }
 
 static void test_aead_tamper(void)
@@ -642,6 +690,7 @@ int main(void)
 	RUN(test_noise_construction);
 	RUN(test_aead_rfc8439);
 	RUN(test_aead_nonce_layout);
+	RUN(test_aead_key_reuse);
 	RUN(test_aead_tamper);
 	RUN(test_xaead);
 	RUN(test_x25519_rfc7748);
