@@ -63,15 +63,18 @@ int tcp_stack_init(struct netstack *st)
 	return 0;
 }
 
-static void free_block(struct netstack_tcp *c)
+/* What a closed connection no longer needs, whether or not its block stays
+ * for the user: its place in the lookup hash, the TIME-WAIT list and its
+ * listener's half-open queue, its timers and pending flush, the send side
+ * and the segment bookkeeping. The receive buffer may still hold data to
+ * read. */
+static void release_state(struct netstack_tcp *c)
 {
 	struct netstack *st = c->st;
 
-	if (c->hashed)
-		tcp_hash_remove(c);
+	tcp_hash_remove(c);
 	tcp_timers_clear(c);
 	tcp_list_del(&c->flush_node);
-	tcp_list_del(&c->notify_node);
 	if (c->tw_node.next) {
 		tcp_list_del(&c->tw_node);
 		st->tcp.tw_count--;
@@ -80,14 +83,24 @@ static void free_block(struct netstack_tcp *c)
 		tcp_list_del(&c->lst_node);
 		c->listener->nhalf--;
 	}
-	tcp_list_del(&c->all_node);
-	tcp_list_del(&c->mem_node);
 	tcp_buf_free(st, &c->sbuf);
-	tcp_buf_free(st, &c->rbuf);
 	seq_ranges_free(&c->ooo);
 	seq_ranges_free(&c->sacked);
 	seq_ranges_free(&c->again);
 	tcp_rxq_reset(c);
+}
+
+static void free_block(struct netstack_tcp *c)
+{
+	struct netstack *st = c->st;
+
+	/* Off the memory waiters first: freeing buffers below must not
+	 * wake the block being freed. */
+	tcp_list_del(&c->mem_node);
+	tcp_list_del(&c->notify_node);
+	tcp_list_del(&c->all_node);
+	release_state(c);
+	tcp_buf_free(st, &c->rbuf);
 	st->tcp.allocated--;
 	st->stats.tcp_conns_closed++;
 	free(c);
@@ -373,29 +386,12 @@ void tcp_schedule_flush(struct netstack_tcp *c)
 
 void tcp_set_closed(struct netstack_tcp *c, int err)
 {
-	struct netstack *st = c->st;
-
-	if (c->tw_node.next) {
-		tcp_list_del(&c->tw_node);
-		st->tcp.tw_count--;
-	}
-	if (c->lst_node.next) {
-		tcp_list_del(&c->lst_node);
-		c->listener->nhalf--;
-	}
 	c->state = NETSTACK_TCP_CLOSED;
 	if (!c->err)
 		c->err = err;
-	tcp_hash_remove(c);
-	tcp_timers_clear(c);
-	tcp_list_del(&c->flush_node);
-	tcp_buf_free(st, &c->sbuf);
-	seq_ranges_free(&c->sacked);
-	seq_ranges_free(&c->ooo);
-	seq_ranges_free(&c->again);
-	tcp_rxq_reset(c);
+	release_state(c);
 	if (err)
-		tcp_buf_free(st, &c->rbuf);
+		tcp_buf_free(c->st, &c->rbuf);
 	if (c->user_owned) {
 		tcp_event(c, TEV_CLOSED);
 	} else {
