@@ -153,19 +153,14 @@ enum { SPIN_IDLE_NS = 1000000, SPIN_SHARE = 20 };
 static void spin_after_wait(struct loop *loop, uint64_t before, uint64_t after,
 			    int n)
 {
-	uint64_t budget;
-
-	if (!loop->spin_ns)
-		return;
 	loop->spin_credit += (after - loop->spin_credit_at) / SPIN_SHARE;
 	loop->spin_credit_at = after;
 	if (loop->spin_credit > loop->spin_ns)
 		loop->spin_credit = loop->spin_ns;
 	if (n <= 0 || after - before < SPIN_IDLE_NS)
 		return;
-	budget = loop->spin_credit;
+	loop->spin_until = after + loop->spin_credit;
 	loop->spin_credit = 0;
-	loop->spin_until = after + budget;
 }
 
 void loop_stop(struct loop *loop)
@@ -204,7 +199,7 @@ int loop_run(struct loop *loop)
 				continue;
 			return -errno;
 		}
-		if (timeout != 0)
+		if (timeout != 0 && loop->spin_ns) /* no clock read otherwise */
 			spin_after_wait(loop, now, clock_mono_ns(), n);
 		for (i = 0; i < n; ++i) {
 			int fd = evs[i].data.fd;
