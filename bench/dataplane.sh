@@ -92,22 +92,31 @@ count_allocs() {
 # rss_kib PID
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
+# tunnel NS_A NS_B LINK IF_A IF_B IMPL_A IMPL_B NET: two namespaces over veth
+# LINK, a WireGuard interface in each (NET.1 and NET.2), fresh keys; fails
+# unless NET.2 answers a ping from NS_A.
+tunnel() {
+	local a=$1 b=$2 link=$3 ifa=$4 ifb=$5
+	ns_new "$a"
+	ns_new "$b"
+	veth_link "$a" "$b" "$link"
+	genkey ka
+	genkey kb
+	wg_dev "$a" "$ifa" "$6" ka 51820 "$8.1/24"
+	wg_dev "$b" "$ifb" "$7" kb 51820 "$8.2/24"
+	wg_peer "$a" "$ifa" kb "$8.2/32" "$(outer4 "$link" 2):51820"
+	wg_peer "$b" "$ifb" ka "$8.1/32" "$(outer4 "$link" 1):51820"
+	ping_wait "$a" 10 "$8.2"
+}
+
 # memory IMPL: idle RSS with one peer after a handshake, then KiB per peer
 # with 10,000 idle peers (1 allowed IP each) added by wg setconf.
 memory() {
 	local impl=$1 a b ifa ifb one many
 	a="$PFX-ma" b="$PFX-mb"
-	ns_new "$a"
-	ns_new "$b"
-	veth_link "$a" "$b" 2
 	ifa=$(ifname c) ifb=$(ifname d)
-	genkey ka
-	genkey kb
-	wg_dev "$a" "$ifa" "$impl" ka 51820 10.78.0.1/24
-	wg_dev "$b" "$ifb" wireguard-go kb 51820 10.78.0.2/24
-	wg_peer "$a" "$ifa" kb 10.78.0.2/32 "$(outer4 2 2):51820"
-	wg_peer "$b" "$ifb" ka 10.78.0.1/32 "$(outer4 2 1):51820"
-	ping_wait "$a" 10 10.78.0.2 || die "$impl memory tunnel did not come up"
+	tunnel "$a" "$b" 2 "$ifa" "$ifb" "$impl" wireguard-go 10.78.0 ||
+		die "$impl memory tunnel did not come up"
 	sleep 1
 	one=$(rss_kib "${T_PID[$ifa]}")
 	python3 - "$T_DIR/many.conf" <<'PY'
@@ -133,17 +142,9 @@ run_round() {
 	local impl=$1 a b ifa ifb
 	a="$PFX-a$impl" b="$PFX-b$impl"
 	a=${a:0:30} b=${b:0:30}
-	ns_new "$a"
-	ns_new "$b"
-	veth_link "$a" "$b" 1
 	ifa=$(ifname a) ifb=$(ifname b)
-	genkey ka
-	genkey kb
-	wg_dev "$a" "$ifa" "$impl" ka 51820 10.77.0.1/24
-	wg_dev "$b" "$ifb" "$impl" kb 51820 10.77.0.2/24
-	wg_peer "$a" "$ifa" kb 10.77.0.2/32 "$(outer4 1 2):51820"
-	wg_peer "$b" "$ifb" ka 10.77.0.1/32 "$(outer4 1 1):51820"
-	ping_wait "$a" 10 10.77.0.2 || die "$impl tunnel did not come up"
+	tunnel "$a" "$b" 1 "$ifa" "$ifb" "$impl" "$impl" 10.77.0 ||
+		die "$impl tunnel did not come up"
 	nsx "$b" iperf3 -s -D -p 5201 >/dev/null 2>&1
 	sleep 0.3
 	sample "$impl" "tcp_up_mbps" "$(iperf_mbps "$a" 10.77.0.2)"
