@@ -71,6 +71,7 @@ struct daemon {
 	struct {
 		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;
 		uint64_t gso_sends, gro_reads, tun_coalesced, tun_writes;
+		uint64_t tun_defrag; /* fragments joined before the TUN */
 	} stats;
 };
 

@@ -1,7 +1,8 @@
 /* The device daemon's data paths. Out: TUN reads (TSO super-packets split
  * into segments) -> wg_send -> queued datagrams sent with UDP GSO. In:
- * recvmmsg with UDP GRO -> wg_receive -> queued inner packets, TCP segments
- * of a flow coalesced into one TUN write. Buffers come from the pool. */
+ * recvmmsg with UDP GRO -> wg_receive -> queued inner packets, IPv4
+ * fragments joined, TCP segments and UDP datagrams of a flow coalesced into
+ * one TUN write. Buffers come from the pool. */
 #include <errno.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "device/daemon.h"
+#include "io/defrag.h"
 #include "io/loop.h"
 #include "io/offload.h"
 #include "io/workers.h"
@@ -195,27 +197,39 @@ static void op_send(void *ctx, struct pktbuf *pb, const union endpoint *ep)
 
 static void flush_tun(struct daemon *d)
 {
+	static struct defrag_pkt frags[TUN_BATCH];
 	static struct offload_pkt pkts[TUN_BATCH];
 	static struct offload_write writes[TUN_BATCH];
 	static uint32_t next[TUN_BATCH];
 	struct iovec iov[OFFLOAD_MAX_SEGS + 1];
-	unsigned i, nw;
+	unsigned i, n, nw;
 
 	if (!d->ntun_out)
 		return;
 	for (i = 0; i < d->ntun_out; ++i) {
-		pkts[i].data = pkt_data(d->tun_out[i]);
-		pkts[i].len = d->tun_out[i]->len;
+		struct pktbuf *pb = d->tun_out[i];
+
+		frags[i] = (struct defrag_pkt){ pkt_data(pb), pb->len,
+						(uint32_t)(pb->len +
+							   pkt_tailroom(pb)) };
+	}
+	/* IPv4 fragments that arrived together become one datagram (which
+	 * may then join its flow's UDP GSO write). */
+	n = defrag4_batch(frags, d->ntun_out);
+	d->stats.tun_defrag += d->ntun_out - n;
+	for (i = 0; i < n; ++i) {
+		pkts[i].data = frags[i].data;
+		pkts[i].len = frags[i].len;
 	}
 	if (d->tun_offload) {
-		nw = offload_coalesce(pkts, d->ntun_out, writes, next, d->tun_uso);
+		nw = offload_coalesce(pkts, n, writes, next, d->tun_uso);
 	} else {
-		for (i = 0; i < d->ntun_out; ++i) {
+		for (i = 0; i < n; ++i) {
 			writes[i] = (struct offload_write){ i, 1 };
 			next[i] = UINT32_MAX;
 			memset(pkts[i].data - VNET_HDR_LEN, 0, VNET_HDR_LEN);
 		}
-		nw = d->ntun_out;
+		nw = n;
 	}
 	for (i = 0; i < nw; ++i) {
 		unsigned k = writes[i].first, niov = 1;

@@ -3,8 +3,9 @@
 # GSO/GRO) against the kernel's TCP: transfers of odd sizes over IPv4 and
 # IPv6 inner addresses arrive intact (SHA-256), packets at the MTU pass and
 # one byte more with DF does not, and with several crypto workers datagrams
-# of one flow arrive in order. Runs spokewire on both sides (offloads on
-# both ends), then against IMPL_B (wireguard-go).
+# of one flow arrive in order; fragmented UDP (IPv4 joined by the daemon,
+# IPv6 and over-page datagrams by the kernel) arrives whole. Runs spokewire
+# on both sides (offloads on both ends), then against IMPL_B (wireguard-go).
 source "$(dirname "$0")/lib.sh"
 
 XFER="python3 $T_ROOT/tests/net/xfer.py"
@@ -49,6 +50,43 @@ xfer_check() {
 
 SIZES="1 1367 1368 1420 1421 65535 65536 1000003 4194309"
 
+# reasm_oks NS: IPv4 datagrams the kernel of NS has reassembled so far.
+reasm_oks() {
+	nsx "$1" awk '/^Ip:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "ReasmOKs") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
+# udp_frag_check NAME FROM_NS TO_NS TO_ADDR ROUNDS SIZES...: UDP datagrams
+# that leave as IP fragments arrive whole (contents checked); a few may be
+# lost to load, none damaged.
+udp_frag_check() {
+	local name=$1 from=$2 to=$3 addr=$4 rounds=$5 port=$((20000 + RANDOM % 20000)) out n good damaged
+	shift 5
+	n=$((rounds * $#))
+	out="$T_DIR/${name//\//-}.recv"
+	nsx "$to" $XFER serve-udp-check "$addr" "$port" "$n" >"$out" 2>&1 &
+	wait_until 5 grep -q ready "$out" || { fail "$name" "server did not start"; return; }
+	nsx "$from" $XFER send-udp-sizes "$addr" "$port" "$rounds" "$@"
+	wait_until 10 test "$(grep -c . "$out")" -gt 1
+	read -r good damaged <<<"$(tail -1 "$out")"
+	info "$name: $good of $n datagrams whole, ${damaged:-?} damaged"
+	check "$name" test "${damaged:-1}" = 0 -a "${good:-0}" -ge $((n * 9 / 10))
+}
+
+# Fragmented UDP into spokewire (A): around the MTU, odd sizes, several
+# fragments, and sizes only the kernel can join (over a page).
+frag_checks() { # TAG
+	local tag=$1 k0 k1
+	udp_frag_check "$tag/udp4-fragments" "$B" "$A" 10.61.0.1 10 1393 1400 1401 1407 1408 2001 2801 3905 8000 60000
+	udp_frag_check "$tag/udp6-fragments" "$B" "$A" fd61::1 10 1373 1400 1401 1407 1408 2001 2801 3905 8000 60000
+	# The daemon joins IPv4 fragments that arrive together, so the
+	# kernel behind it reassembles few of 200 such datagrams.
+	k0=$(reasm_oks "$A")
+	udp_frag_check "$tag/udp4-fragments-burst" "$B" "$A" 10.61.0.1 50 1400 1401 2801 3000
+	k1=$(reasm_oks "$A")
+	info "$tag: the kernel reassembled $((k1 - k0)) of 200 IPv4 datagrams"
+	check "$tag/udp4-joined-before-tun" test $((k1 - k0)) -lt 100
+}
+
 run_pair() { # TAG IMPL_B
 	local tag=$1 implb=$2
 	tunnel "$tag" "$implb"
@@ -60,6 +98,7 @@ run_pair() { # TAG IMPL_B
 	check "$tag/ping-at-mtu4" nsx "$A" ping -q -n -c 2 -W 2 -M do -s 1392 10.61.0.2
 	check "$tag/ping-at-mtu6" nsx "$A" ping -q -n -c 2 -W 2 -M do -s 1372 fd61::2
 	check_not "$tag/ping-over-mtu4" nsx "$A" ping -q -n -c 1 -W 1 -M do -s 1393 10.61.0.2
+	frag_checks "$tag"
 }
 
 run_pair ss spokewire

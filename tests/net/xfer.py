@@ -4,6 +4,9 @@
   xfer.py send-tcp ADDR PORT SIZE SEED send SIZE deterministic bytes; print "len sha256"
   xfer.py serve-udp ADDR PORT SECONDS  print "count reordered" of datagrams numbered by send-udp
   xfer.py send-udp ADDR PORT COUNT SIZE
+  xfer.py serve-udp-check ADDR PORT COUNT  receive up to COUNT datagrams from send-udp-sizes (3 s
+                                       idle ends it); print "good damaged" (contents checked)
+  xfer.py send-udp-sizes ADDR PORT ROUNDS SIZE...  ROUNDS bursts, one datagram of each SIZE
 """
 import hashlib, random, socket, struct, sys, time
 
@@ -69,3 +72,33 @@ elif cmd == "send-udp":
         s.sendto(struct.pack("!I", i) + pad, (addr, port))
         if i % 64 == 63:
             time.sleep(0.0005)
+elif cmd == "serve-udp-check":
+    addr, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind((addr, port))
+    s.settimeout(3)
+    print("ready", flush=True)
+    good = damaged = 0
+    while good + damaged < n:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        ok = len(b) >= 8
+        if ok:
+            seq, size = struct.unpack("!II", b[:8])
+            ok = size == len(b) and b[8:] == data(size - 8, seq)
+        good += ok
+        damaged += not ok
+    print(good, damaged, flush=True)
+elif cmd == "send-udp-sizes":
+    addr, port, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    sizes = [int(x) for x in sys.argv[5:]]
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    seq = 0
+    for _ in range(rounds):
+        for size in sizes:
+            s.sendto(struct.pack("!II", seq, size) + data(size - 8, seq), (addr, port))
+            seq += 1
+        time.sleep(0.002)

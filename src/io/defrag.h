@@ -1,0 +1,41 @@
+/* IPv4 reassembly within one batch of inner packets bound for the TUN.
+ *
+ * A 1,400-byte UDP datagram through a 1,420-byte tunnel leaves the sender as
+ * two IP fragments. Written to the TUN as they are, each is one write and
+ * one pass through the kernel's receive path before ip_defrag joins them;
+ * joined here, the datagram is one packet that offload_coalesce can merge
+ * with the flow's next datagrams into a single UDP GSO write.
+ *
+ * Only the plain case is joined: every fragment of the datagram in the
+ * batch, in order, without gaps or overlaps, with valid header checksums and
+ * identical headers (no options, same TOS/TTL), the result fitting the first
+ * fragment's buffer. Anything else goes to the kernel untouched, which
+ * reassembles it as before; no state is kept between batches. IPv6 is left
+ * alone: its fragments must reach a forwarding host as fragments (a router
+ * never reassembles IPv6, and a joined packet above the next link's MTU
+ * would draw a Packet Too Big for a size the sender never sent). */
+#ifndef SPOKEWIRE_IO_DEFRAG_H
+#define SPOKEWIRE_IO_DEFRAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct defrag_pkt {
+	uint8_t *data;
+	uint32_t len;
+	uint32_t cap; /* bytes usable at data */
+};
+
+/* Fragments are looked for among the next DEFRAG_WINDOW packets after a
+ * first fragment: they travel together, and the bound keeps a batch of
+ * lone first fragments linear. */
+enum { DEFRAG_WINDOW = 32 };
+
+/* Joins complete fragment sets of pkts[0..n) in place: the datagram is
+ * written into its first fragment's buffer and takes the place of the
+ * fragment that completed it (where the kernel would have completed it);
+ * the other fragments leave the array, which keeps its order otherwise.
+ * Returns the new count. */
+unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n);
+
+#endif
