@@ -340,9 +340,22 @@ static bool candidate(const struct offload_pkt *p, struct flow_info *t,
 	return true;
 }
 
-/* Same flow and the same headers in every field a merge must keep: IP
- * addresses, TOS/TTL (or traffic class, flow label, hop limit), DF, ports;
- * for TCP also ack, window, header length and options. */
+/* One flow: IP version, protocol, addresses and ports. */
+static bool same_flow(const struct offload_pkt *a, const struct flow_info *ta,
+		      const struct offload_pkt *b, const struct flow_info *tb)
+{
+	const uint8_t *x = a->data, *y = b->data;
+
+	if (ta->v4 != tb->v4 || ta->proto != tb->proto)
+		return false;
+	if (ta->v4 ? memcmp(x + 12, y + 12, 8) : memcmp(x + 8, y + 8, 32))
+		return false;
+	return !memcmp(x + ta->iphlen, y + tb->iphlen, 4);
+}
+
+/* Of one flow, the same headers in every other field a merge must keep:
+ * TOS/TTL (or traffic class, flow label, hop limit), DF; for TCP also ack,
+ * window, header length and options. */
 static bool same_headers(const struct offload_pkt *a,
 			 const struct flow_info *ta,
 			 const struct offload_pkt *b,
@@ -350,23 +363,19 @@ static bool same_headers(const struct offload_pkt *a,
 {
 	const uint8_t *x = a->data, *y = b->data;
 
-	if (ta->v4 != tb->v4 || ta->proto != tb->proto ||
-	    ta->l4len != tb->l4len)
+	if (ta->l4len != tb->l4len)
 		return false;
 	if (ta->v4) {
 		if (x[1] != y[1] || x[8] != y[8] ||
-		    (x[6] & 0x40) != (y[6] & 0x40) || memcmp(x + 12, y + 12, 8))
+		    (x[6] & 0x40) != (y[6] & 0x40))
 			return false;
-	} else if (memcmp(x, y, 4) || x[7] != y[7] ||
-		   memcmp(x + 8, y + 8, 32)) {
+	} else if (memcmp(x, y, 4) || x[7] != y[7]) {
 		return false;
 	}
-	x += ta->iphlen;
-	y += tb->iphlen;
-	if (memcmp(x, y, 4))
-		return false;
 	if (ta->proto == IPPROTO_UDP)
 		return true;
+	x += ta->iphlen;
+	y += tb->iphlen;
 	return !memcmp(x + 8, y + 8, 4) && !memcmp(x + 14, y + 14, 2) &&
 	       !memcmp(x + TCP_HDR, y + TCP_HDR, ta->l4len - TCP_HDR);
 }
@@ -441,6 +450,43 @@ static bool can_append(const struct offload_write *w, const struct group *g,
 	return t->proto == IPPROTO_UDP || t->seq == g->next_seq;
 }
 
+/* Whether a and b may belong to one flow: the same IP version and
+ * addresses, or b is not an IP packet we can read. */
+static bool same_hosts(const struct offload_pkt *a,
+		       const struct offload_pkt *b)
+{
+	const uint8_t *x = a->data, *y = b->data;
+	unsigned version = b->len ? y[0] >> 4 : 0;
+
+	if (version == 4)
+		return b->len < IPV4_HDR ||
+		       ((x[0] >> 4) == 4 && !memcmp(x + 12, y + 12, 8));
+	if (version == 6)
+		return b->len < IPV6_HDR ||
+		       ((x[0] >> 4) == 6 && !memcmp(x + 8, y + 8, 32));
+	return true;
+}
+
+/* A packet that merges with nothing (a fragment, a bare ACK, a SYN) is
+ * written after the groups opened before it, so any group it might share
+ * a flow with is closed first: nothing after it may join a write that goes
+ * out before it (a datagram's last fragment between two datagrams of its
+ * flow would otherwise complete it after the second). */
+static void close_groups_before(struct offload_pkt *pkts, unsigned i,
+				struct group *open, unsigned *nopen,
+				struct offload_write *writes)
+{
+	unsigned j, kept = 0;
+
+	for (j = 0; j < *nopen; ++j) {
+		if (same_hosts(&pkts[writes[open[j].write].first], &pkts[i]))
+			finish_group(pkts, &writes[open[j].write], &open[j]);
+		else
+			open[kept++] = open[j];
+	}
+	*nopen = kept;
+}
+
 unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
 			  struct offload_write *writes, uint32_t *next, bool udp)
 {
@@ -452,19 +498,26 @@ unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
 
 		next[i] = UINT32_MAX;
 		if (!candidate(&pkts[i], &t, udp)) {
+			close_groups_before(pkts, i, open, &nopen, writes);
 			writes[nw++] = (struct offload_write){ i, 1 };
 			memset(pkts[i].data - VNET_HDR_LEN, 0, VNET_HDR_LEN);
 			continue;
 		}
 		g = NULL;
 		for (j = 0; j < nopen; ++j) {
-			if (same_headers(&pkts[writes[open[j].write].first],
-					 &open[j].head, &pkts[i], &t)) {
+			if (same_flow(&pkts[writes[open[j].write].first],
+				      &open[j].head, &pkts[i], &t)) {
 				g = &open[j];
 				break;
 			}
 		}
-		if (g && can_append(&writes[g->write], g, &t)) {
+		/* A flow's packet that cannot join its group (other header
+		 * values, say DF on a datagram after a reassembled one)
+		 * closes it, as Linux GRO flushes: a second group of the
+		 * same flow would be written out of order. */
+		if (g && same_headers(&pkts[writes[g->write].first], &g->head,
+				      &pkts[i], &t) &&
+		    can_append(&writes[g->write], g, &t)) {
 			next[g->last] = i;
 			g->last = i;
 			g->next_seq += t.plen;

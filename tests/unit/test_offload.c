@@ -452,6 +452,57 @@ static void test_udp_split_and_coalesce(void)
 	check_udp(false, 100, 1400);
 }
 
+/* A packet that merges with nothing keeps its place among the datagrams
+ * of its hosts: a last fragment between two datagrams of a flow must not
+ * be overtaken by the second (it completes the datagram it belongs to).
+ * Other hosts' packets do not split a group. */
+static void test_coalesce_keeps_order_around_fragments(void)
+{
+	unsigned i, nw;
+
+	for (i = 0; i < 3; ++i)
+		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
+	/* the middle one becomes a trailing fragment of the same hosts */
+	segs[1][VNET_HDR_LEN + 6] = 0x00;
+	segs[1][VNET_HDR_LEN + 7] = 0xb9; /* offset 1480 */
+	nsegs = 3;
+	load_segments();
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
+	REQUIRE(nw == 3);
+	for (i = 0; i < 3; ++i)
+		CHECK(wr[i].first == i && wr[i].count == 1);
+
+	/* the same between other hosts: the flow's two datagrams merge */
+	for (i = 0; i < 3; ++i)
+		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
+	segs[1][VNET_HDR_LEN + 7] = 0xb9;
+	segs[1][VNET_HDR_LEN + 15] = 9; /* another source */
+	load_segments();
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
+	REQUIRE(nw == 2);
+	CHECK(wr[0].first == 0 && wr[0].count == 2);
+	CHECK(wr[1].first == 1 && wr[1].count == 1);
+
+	/* one flow, DF on the middle datagram only (it was never
+	 * fragmented, the others were reassembled): nothing merges across
+	 * it */
+	for (i = 0; i < 3; ++i)
+		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
+	segs[1][VNET_HDR_LEN + 6] = 0x40;
+	load_segments();
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
+	REQUIRE(nw == 3);
+	for (i = 0; i < 3; ++i)
+		CHECK(wr[i].first == i && wr[i].count == 1);
+
+	/* IPv6: a non-candidate (ICMPv6) between the same hosts */
+	for (i = 0; i < 3; ++i)
+		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, true, 1000, 1);
+	segs[1][VNET_HDR_LEN + 6] = 58;
+	load_segments();
+	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 3);
+}
+
 int main(void)
 {
 	RUN(test_split_ipv4);
@@ -462,5 +513,6 @@ int main(void)
 	RUN(test_coalesce_rules);
 	RUN(test_csum_odd_lengths);
 	RUN(test_udp_split_and_coalesce);
+	RUN(test_coalesce_keeps_order_around_fragments);
 	return unit_done();
 }
