@@ -21,6 +21,7 @@ enum {
 	RX_MSGS = 16,          /* recvmmsg messages, each up to 64 KiB (GRO) */
 	RX_BUF = 65536 + 256,
 	TUN_READS = 16,        /* TUN reads per readiness event */
+	HELD_TAILS = 64,       /* fragment tails held to a read batch's end */
 	POOL_MAX_BUFFERS = 16384,
 	TUN_TXQUEUELEN = 16384,
 	TICK_MS = 100,
@@ -67,6 +68,8 @@ struct daemon {
 	unsigned ntx;
 	struct pktbuf *tun_out[TUN_BATCH];
 	unsigned ntun_out;
+	struct pktbuf *held[HELD_TAILS];
+	unsigned nheld;
 
 	struct {
 		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;

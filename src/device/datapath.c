@@ -313,13 +313,42 @@ static uint8_t *split_alloc(void *ctx, size_t len)
 	return c->pb ? pkt_data(c->pb) : NULL;
 }
 
+/* Sends the held fragment tails, in the order they were read. */
+static void release_held(struct daemon *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nheld; ++i)
+		wg_send(d->wg, d->held[i]);
+	d->nheld = 0;
+}
+
 static void split_emit(void *ctx, uint8_t *seg, size_t len)
 {
 	struct split_ctx *c = ctx;
+	struct daemon *d = c->d;
+	struct pktbuf *pb = c->pb;
+	enum frag_kind kind = frag_kind(seg, len);
+	unsigned i;
 
-	c->pb->len = (uint32_t)len;
-	wg_send(c->d->wg, c->pb);
 	c->pb = NULL;
+	pb->len = (uint32_t)len;
+	/* Fragment tails wait for the end of the batch (see defrag.h). */
+	if (kind == FRAG_TAIL && d->nheld < HELD_TAILS) {
+		d->held[d->nheld++] = pb;
+		return;
+	}
+	if (kind == FRAG_TAIL) {
+		release_held(d);
+	} else if (kind == FRAG_NONE) {
+		for (i = 0; i < d->nheld; ++i) {
+			if (frag_same_hosts(pkt_data(d->held[i]), seg, len)) {
+				release_held(d);
+				break;
+			}
+		}
+	}
+	wg_send(d->wg, pb);
 }
 
 void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
@@ -350,6 +379,7 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 				  (size_t)n - VNET_HDR_LEN, &sink) <= 0)
 			d->stats.tun_read_drops++;
 	}
+	release_held(d);
 	datapath_flush(d);
 }
 

@@ -129,3 +129,35 @@ unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n)
 			pkts[out++] = pkts[i];
 	return out;
 }
+
+enum frag_kind frag_kind(const uint8_t *pkt, size_t len)
+{
+	unsigned frag;
+
+	if (len >= IP4_HDR && (pkt[0] >> 4) == 4) {
+		frag = get16(pkt + 6);
+		if (frag & IP4_MF)
+			return FRAG_LEADING;
+		return frag & IP4_OFFSET ? FRAG_TAIL : FRAG_NONE;
+	}
+	/* IPv6 with the fragment header (44) right after the fixed one */
+	if (len >= 48 && (pkt[0] >> 4) == 6 && pkt[6] == 44) {
+		frag = get16(pkt + 42);
+		if (frag & 1)
+			return FRAG_LEADING;
+		return frag >> 3 ? FRAG_TAIL : FRAG_NONE;
+	}
+	return FRAG_NONE;
+}
+
+bool frag_same_hosts(const uint8_t *tail, const uint8_t *b, size_t blen)
+{
+	const uint8_t *a = tail;
+
+	if (blen < IP4_HDR || (a[0] >> 4) != (b[0] >> 4) ||
+	    ((b[0] >> 4) == 6 && blen < 40))
+		return false;
+	if ((a[0] >> 4) == 4)
+		return !memcmp(a + 12, b + 12, 8);
+	return !memcmp(a + 8, b + 8, 32);
+}

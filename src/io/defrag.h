@@ -17,6 +17,7 @@
 #ifndef SPOKEWIRE_IO_DEFRAG_H
 #define SPOKEWIRE_IO_DEFRAG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +38,23 @@ enum { DEFRAG_WINDOW = 32 };
  * the other fragments leave the array, which keeps its order otherwise.
  * Returns the new count. */
 unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n);
+
+/* The sending side's half: what an outgoing inner packet is. The last
+ * fragment of a datagram (IPv4, or IPv6 with the fragment header first) is
+ * small and sits between full-sized ones, which splits every UDP GSO send
+ * in two; held back to the end of the read batch, the full-sized pieces go
+ * out as one GSO send and the tails as another. Datagrams still complete in
+ * their order (the tails keep theirs); a packet that is no fragment and
+ * shares both addresses with a held tail sends the tails first
+ * (frag_same_hosts), so nothing overtakes within a flow. */
+enum frag_kind {
+	FRAG_NONE,       /* not a fragment (as far as we look) */
+	FRAG_LEADING,    /* a fragment with more to follow */
+	FRAG_TAIL,       /* the last fragment, offset > 0 */
+};
+enum frag_kind frag_kind(const uint8_t *pkt, size_t len);
+/* Same IP version, source and destination: tail is a packet frag_kind
+ * called FRAG_TAIL, b any packet of blen bytes. */
+bool frag_same_hosts(const uint8_t *tail, const uint8_t *b, size_t blen);
 
 #endif

@@ -103,17 +103,27 @@ run_pair() { # TAG IMPL_B
 
 run_pair ss spokewire
 
-# UDP order with several workers: 20,000 numbered datagrams of one flow.
-out="$T_DIR/udp.recv"
-nsx "$B" $XFER serve-udp 10.61.0.2 7000 6 >"$out" 2>&1 &
-wait_until 5 grep -q ready "$out" || die "udp server"
-nsx "$A" $XFER send-udp 10.61.0.2 7000 20000 1200
-wait_until 10 test "$(grep -c . "$out")" -gt 1
-read -r got reordered <<<"$(tail -1 "$out")"
-info "udp: $got of 20000 datagrams received, $reordered out of order"
-check "ss/udp-order" test "${reordered:-1}" = 0
-# How many arrive depends on the machine's load (UDP may drop); the order
-# check needs enough of them to mean something.
-check "ss/udp-enough-for-order" test "${got:-0}" -gt 1000
+# udp_order NAME ADDR SIZES: 20,000 numbered datagrams of one flow from A
+# to B, sizes in turn, must arrive in order.
+udp_order() {
+	local name=$1 addr=$2 sizes=$3 out="$T_DIR/udp-$1.recv" port=$((7000 + RANDOM % 1000)) got reordered
+	nsx "$B" $XFER serve-udp "$addr" "$port" 6 >"$out" 2>&1 &
+	wait_until 5 grep -q ready "$out" || die "udp server"
+	nsx "$A" $XFER send-udp "$addr" "$port" 20000 "$sizes"
+	wait_until 10 test "$(grep -c . "$out")" -gt 1
+	read -r got reordered <<<"$(tail -1 "$out")"
+	info "$name: $got of 20000 datagrams received, $reordered out of order"
+	check "ss/$name" test "${reordered:-1}" = 0
+	# How many arrive depends on the machine's load (UDP may drop); the
+	# order check needs enough of them to mean something.
+	check "ss/$name-enough" test "${got:-0}" -gt 1000
+}
+# With several workers; then fragmented datagrams (the sender holds their
+# tails back, the receiver joins them), alone and between unfragmented ones
+# of the same flow, over IPv4 and IPv6.
+udp_order udp-order 10.61.0.2 1200
+udp_order udp-order-fragments4 10.61.0.2 1400
+udp_order udp-order-mixed4 10.61.0.2 1400,100,3000,1392,1393
+udp_order udp-order-mixed6 fd61::2 1400,100,3000,1372,1373
 
 run_pair sb "$IMPL_B"

@@ -3,7 +3,7 @@
   xfer.py serve-tcp ADDR PORT N        accept N connections; print "len sha256" per connection
   xfer.py send-tcp ADDR PORT SIZE SEED send SIZE deterministic bytes; print "len sha256"
   xfer.py serve-udp ADDR PORT SECONDS  print "count reordered" of datagrams numbered by send-udp
-  xfer.py send-udp ADDR PORT COUNT SIZE
+  xfer.py send-udp ADDR PORT COUNT SIZE[,SIZE...]  numbered datagrams, sizes in turn
   xfer.py serve-udp-check ADDR PORT COUNT  receive up to COUNT datagrams from send-udp-sizes (3 s
                                        idle ends it); print "good damaged" (contents checked)
   xfer.py send-udp-sizes ADDR PORT ROUNDS SIZE...  ROUNDS bursts, one datagram of each SIZE
@@ -65,11 +65,12 @@ elif cmd == "serve-udp":
         count += 1
     print(count, reordered)
 elif cmd == "send-udp":
-    addr, port, count, size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    addr, port, count = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    sizes = [int(x) for x in sys.argv[5].split(",")]
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
-    pad = b"\0" * (size - 4)
+    pads = [b"\0" * (size - 4) for size in sizes]
     for i in range(count):
-        s.sendto(struct.pack("!I", i) + pad, (addr, port))
+        s.sendto(struct.pack("!I", i) + pads[i % len(pads)], (addr, port))
         if i % 64 == 63:
             time.sleep(0.0005)
 elif cmd == "serve-udp-check":
