@@ -176,6 +176,7 @@ int loop_run(struct loop *loop)
 	while (!loop->stop) {
 		int timeout = -1, n, i;
 		uint64_t now = clock_mono_ns();
+		bool spinning;
 
 		if (loop->tick_fn) {
 			if (now >= loop->next_tick) {
@@ -187,17 +188,22 @@ int loop_run(struct loop *loop)
 			}
 			timeout = (int)((loop->next_tick - now) / 1000000ULL) + 1;
 		}
-		if (loop->spin_until > now) {
-			/* Spinning: a poll, and the CPU to whoever else
-			 * wants it on this core. */
+		spinning = loop->spin_until > now;
+		if (spinning)
 			timeout = 0;
-			sched_yield();
-		}
 		n = epoll_wait(loop->epfd, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
+		}
+		if (spinning && !n) {
+			/* Nothing yet: the CPU to whoever else wants it on
+			 * this core (often the peer we wait for), then poll
+			 * again. Yielding before the poll cost a round of
+			 * switches when the answer was already there. */
+			sched_yield();
+			continue;
 		}
 		if (timeout != 0 && loop->spin_ns) /* no clock read otherwise */
 			spin_after_wait(loop, now, clock_mono_ns(), n);
