@@ -342,7 +342,8 @@ static void split_emit(void *ctx, uint8_t *seg, size_t len)
 		release_held(d);
 	} else if (kind == FRAG_NONE) {
 		for (i = 0; i < d->nheld; ++i) {
-			if (frag_same_hosts(pkt_data(d->held[i]), seg, len)) {
+			if (offload_same_hosts(pkt_data(d->held[i]), seg,
+					       len)) {
 				release_held(d);
 				break;
 			}

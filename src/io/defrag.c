@@ -149,15 +149,3 @@ enum frag_kind frag_kind(const uint8_t *pkt, size_t len)
 	}
 	return FRAG_NONE;
 }
-
-bool frag_same_hosts(const uint8_t *tail, const uint8_t *b, size_t blen)
-{
-	const uint8_t *a = tail;
-
-	if (blen < IP4_HDR || (a[0] >> 4) != (b[0] >> 4) ||
-	    ((b[0] >> 4) == 6 && blen < 40))
-		return false;
-	if ((a[0] >> 4) == 4)
-		return !memcmp(a + 12, b + 12, 8);
-	return !memcmp(a + 8, b + 8, 32);
-}

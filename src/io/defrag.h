@@ -45,16 +45,13 @@ unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n);
  * in two; held back to the end of the read batch, the full-sized pieces go
  * out as one GSO send and the tails as another. Datagrams still complete in
  * their order (the tails keep theirs); a packet that is no fragment and
- * shares both addresses with a held tail sends the tails first
- * (frag_same_hosts), so nothing overtakes within a flow. */
+ * may share a flow with a held tail sends the tails first
+ * (offload_same_hosts), so nothing overtakes within a flow. */
 enum frag_kind {
 	FRAG_NONE,       /* not a fragment (as far as we look) */
 	FRAG_LEADING,    /* a fragment with more to follow */
 	FRAG_TAIL,       /* the last fragment, offset > 0 */
 };
 enum frag_kind frag_kind(const uint8_t *pkt, size_t len);
-/* Same IP version, source and destination: tail is a packet frag_kind
- * called FRAG_TAIL, b any packet of blen bytes. */
-bool frag_same_hosts(const uint8_t *tail, const uint8_t *b, size_t blen);
 
 #endif

@@ -450,20 +450,16 @@ static bool can_append(const struct offload_write *w, const struct group *g,
 	return t->proto == IPPROTO_UDP || t->seq == g->next_seq;
 }
 
-/* Whether a and b may belong to one flow: the same IP version and
- * addresses, or b is not an IP packet we can read. */
-static bool same_hosts(const struct offload_pkt *a,
-		       const struct offload_pkt *b)
+bool offload_same_hosts(const uint8_t *a, const uint8_t *b, size_t blen)
 {
-	const uint8_t *x = a->data, *y = b->data;
-	unsigned version = b->len ? y[0] >> 4 : 0;
+	unsigned version = blen ? b[0] >> 4 : 0;
 
 	if (version == 4)
-		return b->len < IPV4_HDR ||
-		       ((x[0] >> 4) == 4 && !memcmp(x + 12, y + 12, 8));
+		return blen < IPV4_HDR ||
+		       ((a[0] >> 4) == 4 && !memcmp(a + 12, b + 12, 8));
 	if (version == 6)
-		return b->len < IPV6_HDR ||
-		       ((x[0] >> 4) == 6 && !memcmp(x + 8, y + 8, 32));
+		return blen < IPV6_HDR ||
+		       ((a[0] >> 4) == 6 && !memcmp(a + 8, b + 8, 32));
 	return true;
 }
 
@@ -479,7 +475,8 @@ static void close_groups_before(struct offload_pkt *pkts, unsigned i,
 	unsigned j, kept = 0;
 
 	for (j = 0; j < *nopen; ++j) {
-		if (same_hosts(&pkts[writes[open[j].write].first], &pkts[i]))
+		if (offload_same_hosts(pkts[writes[open[j].write].first].data,
+				       pkts[i].data, pkts[i].len))
 			finish_group(pkts, &writes[open[j].write], &open[j]);
 		else
 			open[kept++] = open[j];

@@ -65,6 +65,11 @@ struct offload_write {
  * Returns the number of writes. */
 unsigned offload_coalesce(struct offload_pkt *pkts, unsigned n,
 			  struct offload_write *writes, uint32_t *next, bool udp);
+/* Whether packet b (blen bytes) may belong to a flow of packet a, a
+ * well-formed IP packet: the same IP version and addresses, or b is too
+ * short or not IP to tell (then yes: ordering decisions err on the safe
+ * side). */
+bool offload_same_hosts(const uint8_t *a, const uint8_t *b, size_t blen);
 /* Offset of the TCP or UDP payload in a packet accepted into a merge. */
 unsigned offload_payload_off(const struct offload_pkt *pkt);
 
