@@ -452,29 +452,44 @@ static void test_udp_split_and_coalesce(void)
 	check_udp(false, 100, 1400);
 }
 
+/* Three equal UDP datagrams of one flow in segs[0..2], to be altered. */
+static void three_datagrams(bool v6)
+{
+	unsigned i;
+
+	for (i = 0; i < 3; ++i)
+		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, v6, 1000, 1);
+	nsegs = 3;
+}
+
+/* Coalesces segs[0..2]: each must be written alone, in order. */
+static void check_written_alone(void)
+{
+	unsigned i, nw;
+
+	load_segments();
+	nw = offload_coalesce(pk, nsegs, wr, nx, true);
+	REQUIRE(nw == 3);
+	for (i = 0; i < 3; ++i)
+		CHECK(wr[i].first == i && wr[i].count == 1);
+}
+
 /* A packet that merges with nothing keeps its place among the datagrams
  * of its hosts: a last fragment between two datagrams of a flow must not
  * be overtaken by the second (it completes the datagram it belongs to).
  * Other hosts' packets do not split a group. */
 static void test_coalesce_keeps_order_around_fragments(void)
 {
-	unsigned i, nw;
+	unsigned nw;
 
-	for (i = 0; i < 3; ++i)
-		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
 	/* the middle one becomes a trailing fragment of the same hosts */
+	three_datagrams(false);
 	segs[1][VNET_HDR_LEN + 6] = 0x00;
 	segs[1][VNET_HDR_LEN + 7] = 0xb9; /* offset 1480 */
-	nsegs = 3;
-	load_segments();
-	nw = offload_coalesce(pk, nsegs, wr, nx, true);
-	REQUIRE(nw == 3);
-	for (i = 0; i < 3; ++i)
-		CHECK(wr[i].first == i && wr[i].count == 1);
+	check_written_alone();
 
 	/* the same between other hosts: the flow's two datagrams merge */
-	for (i = 0; i < 3; ++i)
-		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
+	three_datagrams(false);
 	segs[1][VNET_HDR_LEN + 7] = 0xb9;
 	segs[1][VNET_HDR_LEN + 15] = 9; /* another source */
 	load_segments();
@@ -486,18 +501,12 @@ static void test_coalesce_keeps_order_around_fragments(void)
 	/* one flow, DF on the middle datagram only (it was never
 	 * fragmented, the others were reassembled): nothing merges across
 	 * it */
-	for (i = 0; i < 3; ++i)
-		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, false, 1000, 1);
+	three_datagrams(false);
 	segs[1][VNET_HDR_LEN + 6] = 0x40;
-	load_segments();
-	nw = offload_coalesce(pk, nsegs, wr, nx, true);
-	REQUIRE(nw == 3);
-	for (i = 0; i < 3; ++i)
-		CHECK(wr[i].first == i && wr[i].count == 1);
+	check_written_alone();
 
 	/* IPv6: a non-candidate (ICMPv6) between the same hosts */
-	for (i = 0; i < 3; ++i)
-		seglen[i] = make_udp(segs[i] + VNET_HDR_LEN, true, 1000, 1);
+	three_datagrams(true);
 	segs[1][VNET_HDR_LEN + 6] = 58;
 	load_segments();
 	CHECK(offload_coalesce(pk, nsegs, wr, nx, true) == 3);
