@@ -2,6 +2,7 @@
  * (each a 2-byte length, a 1-byte room hint, then the bytes), joined as the
  * daemon joins what it decrypted; every packet that comes out must fit its
  * buffer (ASan watches the copies). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t bufs[MAXPKT][CAP];
 	struct defrag_pkt pkts[MAXPKT];
-	unsigned n = 0, i;
+	bool wait[MAXPKT];
+	unsigned n = 0, i, marked;
 
 	while (size >= 3 && n < MAXPKT) {
 		size_t len = (size_t)(data[0] << 8 | data[1]) % CAP;
@@ -28,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!len)
 			continue;
 		memcpy(bufs[n], data, len);
-		pkts[n] = (struct defrag_pkt){ bufs[n], (uint32_t)len, cap };
+		pkts[n] = (struct defrag_pkt){ bufs[n], (uint32_t)len, cap, n };
 		data += len;
 		size -= len;
 		n++;
@@ -37,5 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < n; ++i)
 		if (!pkts[i].len || pkts[i].len > pkts[i].cap)
 			__builtin_trap();
+	/* what waits for the next batch: only packets of this one, each
+	 * counted once */
+	marked = defrag4_unfinished(pkts, n, n / 2, wait);
+	for (i = 0; i < n; ++i)
+		if (wait[i] && (!marked-- || pkts[i].id < n / 2))
+			__builtin_trap();
+	if (marked)
+		__builtin_trap();
 	return 0;
 }

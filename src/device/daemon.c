@@ -53,6 +53,8 @@ static void on_tick(struct loop *loop, void *arg)
 
 	daemon_update_clock(d);
 	wg_tick(d->wg);
+	if (d->tun_fd >= 0)
+		datapath_flush_waiting(d);
 	if (++d->ticks % (1000 / TICK_MS) || d->inner)
 		return;
 	/* Once a second: follow MTU changes; stop when the link is gone. */

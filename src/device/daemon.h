@@ -22,6 +22,7 @@ enum {
 	RX_BUF = 65536 + 256,
 	TUN_READS = 16,        /* TUN reads per readiness event */
 	HELD_TAILS = 64,       /* fragment tails held to a read batch's end */
+	FRAG_WAIT = 64,        /* received fragments kept for the next batch */
 	POOL_MAX_BUFFERS = 16384,
 	TUN_TXQUEUELEN = 16384,
 	TICK_MS = 100,
@@ -70,11 +71,14 @@ struct daemon {
 	unsigned ntun_out;
 	struct pktbuf *held[HELD_TAILS];
 	unsigned nheld;
+	struct pktbuf *frag_wait[FRAG_WAIT]; /* see defrag4_unfinished */
+	unsigned nfrag_wait;
 
 	struct {
 		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;
 		uint64_t gso_sends, gro_reads, tun_coalesced, tun_writes;
 		uint64_t tun_defrag; /* fragments joined before the TUN */
+		uint64_t frag_waits; /* fragments kept for the next batch */
 	} stats;
 };
 
@@ -100,6 +104,8 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg);
 void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg);
 /* Sends queued datagrams and writes queued inner packets. */
 void datapath_flush(struct daemon *d);
+/* Writes the fragments kept for a next batch that has not come (tick). */
+void datapath_flush_waiting(struct daemon *d);
 
 /* apply.c: UAPI get/set against the running device. */
 int daemon_uapi_get(void *ctx, struct uapi_config *cfg);

@@ -195,28 +195,51 @@ static void op_send(void *ctx, struct pktbuf *pb, const union endpoint *ep)
 
 /* ---- in: TUN */
 
-static void flush_tun(struct daemon *d)
+/* Writes the queued inner packets, after the fragments kept from the last
+ * batch; keeps this batch's unfinished datagrams for the next (with force,
+ * nothing new is kept). */
+static void flush_tun(struct daemon *d, bool force)
 {
-	static struct defrag_pkt frags[TUN_BATCH];
-	static struct offload_pkt pkts[TUN_BATCH];
-	static struct offload_write writes[TUN_BATCH];
-	static uint32_t next[TUN_BATCH];
+	enum { MAXP = FRAG_WAIT + TUN_BATCH };
+	static struct pktbuf *all[MAXP];
+	static struct defrag_pkt frags[MAXP];
+	static bool wait[MAXP];
+	static struct offload_pkt pkts[MAXP];
+	static struct offload_write writes[MAXP];
+	static uint32_t next[MAXP];
 	struct iovec iov[OFFLOAD_MAX_SEGS + 1];
-	unsigned i, n, nw;
+	unsigned i, n, nw, nall = 0, kept = d->nfrag_wait;
 
-	if (!d->ntun_out)
+	if (!d->ntun_out && !(force && kept))
 		return;
-	for (i = 0; i < d->ntun_out; ++i) {
-		struct pktbuf *pb = d->tun_out[i];
-
-		frags[i] = (struct defrag_pkt){ pkt_data(pb), pb->len,
-						(uint32_t)(pb->len +
-							   pkt_tailroom(pb)) };
-	}
+	for (i = 0; i < kept; ++i)
+		all[nall++] = d->frag_wait[i];
+	for (i = 0; i < d->ntun_out; ++i)
+		all[nall++] = d->tun_out[i];
+	d->nfrag_wait = d->ntun_out = 0;
+	for (i = 0; i < nall; ++i)
+		frags[i] = (struct defrag_pkt){
+			pkt_data(all[i]), all[i]->len,
+			(uint32_t)(all[i]->len + pkt_tailroom(all[i])), i
+		};
 	/* IPv4 fragments that arrived together become one datagram (which
 	 * may then join its flow's UDP GSO write). */
-	n = defrag4_batch(frags, d->ntun_out);
-	d->stats.tun_defrag += d->ntun_out - n;
+	n = defrag4_batch(frags, nall);
+	d->stats.tun_defrag += nall - n;
+	if (!force && defrag4_unfinished(frags, n, kept, wait)) {
+		unsigned out = 0;
+
+		for (i = 0; i < n; ++i) {
+			if (wait[i] && d->nfrag_wait < FRAG_WAIT) {
+				d->frag_wait[d->nfrag_wait++] = all[frags[i].id];
+				all[frags[i].id] = NULL;
+			} else {
+				frags[out++] = frags[i];
+			}
+		}
+		d->stats.frag_waits += n - out;
+		n = out;
+	}
 	for (i = 0; i < n; ++i) {
 		pkts[i].data = frags[i].data;
 		pkts[i].len = frags[i].len;
@@ -248,9 +271,14 @@ static void flush_tun(struct daemon *d)
 			d->stats.tun_write_errors++;
 		d->stats.tun_writes++;
 	}
-	for (i = 0; i < d->ntun_out; ++i)
-		pktpool_put(&d->pool, d->tun_out[i]);
-	d->ntun_out = 0;
+	for (i = 0; i < nall; ++i)
+		if (all[i])
+			pktpool_put(&d->pool, all[i]);
+}
+
+void datapath_flush_waiting(struct daemon *d)
+{
+	flush_tun(d, true);
 }
 
 static void op_deliver(void *ctx, struct pktbuf *pb)
@@ -262,7 +290,7 @@ static void op_deliver(void *ctx, struct pktbuf *pb)
 		return;
 	}
 	if (d->ntun_out == TUN_BATCH)
-		flush_tun(d);
+		flush_tun(d, false);
 	d->tun_out[d->ntun_out++] = pb;
 }
 
@@ -292,7 +320,7 @@ void datapath_flush(struct daemon *d)
 		d->inner->flush(d->inner_ctx);
 		wg_flush(d->wg);
 	}
-	flush_tun(d);
+	flush_tun(d, false);
 	flush_tx(d);
 }
 

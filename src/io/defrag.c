@@ -1,4 +1,4 @@
-/* IPv4 reassembly within one batch: see defrag.h. */
+/* IPv4 reassembly within one batch (and the one after): see defrag.h. */
 #include "io/defrag.h"
 
 #include <stdbool.h>
@@ -128,6 +128,31 @@ unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n)
 		if (pkts[i].len)
 			pkts[out++] = pkts[i];
 	return out;
+}
+
+unsigned defrag4_unfinished(const struct defrag_pkt *pkts, unsigned n,
+			    uint32_t from_id, bool *wait)
+{
+	unsigned i, j, off, marked = 0;
+	bool more;
+
+	memset(wait, 0, n * sizeof(*wait));
+	for (i = 0; i < n; ++i) {
+		if (wait[i] || pkts[i].id < from_id ||
+		    !fragment(&pkts[i], &off, &more) || off || !more)
+			continue;
+		wait[i] = true;
+		marked++;
+		for (j = i + 1; j < n && j <= i + DEFRAG_WINDOW; ++j) {
+			if (!wait[j] && pkts[j].id >= from_id &&
+			    fragment(&pkts[j], &off, &more) &&
+			    same_datagram(pkts[i].data, pkts[j].data)) {
+				wait[j] = true;
+				marked++;
+			}
+		}
+	}
+	return marked;
 }
 
 enum frag_kind frag_kind(const uint8_t *pkt, size_t len)

@@ -10,7 +10,8 @@
  * batch, in order, without gaps or overlaps, with valid header checksums and
  * identical headers (no options, same TOS/TTL), the result fitting the first
  * fragment's buffer. Anything else goes to the kernel untouched, which
- * reassembles it as before; no state is kept between batches. IPv6 is left
+ * reassembles it as before. This module keeps no state; the caller carries
+ * a batch's unfinished datagrams into the next (defrag4_unfinished). IPv6 is left
  * alone: its fragments must reach a forwarding host as fragments (a router
  * never reassembles IPv6, and a joined packet above the next link's MTU
  * would draw a Packet Too Big for a size the sender never sent). */
@@ -25,6 +26,7 @@ struct defrag_pkt {
 	uint8_t *data;
 	uint32_t len;
 	uint32_t cap; /* bytes usable at data */
+	uint32_t id;  /* the caller's: stays with the buffer data points into */
 };
 
 /* Fragments are looked for among the next DEFRAG_WINDOW packets after a
@@ -38,6 +40,20 @@ enum { DEFRAG_WINDOW = 32 };
  * the other fragments leave the array, which keeps its order otherwise.
  * Returns the new count. */
 unsigned defrag4_batch(struct defrag_pkt *pkts, unsigned n);
+
+/* A batch ends where the socket read stopped, which can be between a
+ * datagram's fragments: the sender's kernel queues the full-sized fragments
+ * as one GSO message and the tails as the next, and a receiver woken by the
+ * first reads before the second is there. Written to the TUN, such halves
+ * go through the kernel's reassembly, whose memory (4 MiB per namespace)
+ * fills with the halves of datagrams lost under overload and then drops
+ * every fragment for its 30-second timeout. So after defrag4_batch the
+ * caller keeps the unfinished datagrams for the next batch, placed before
+ * it: this marks in wait[] the fragments among pkts[0..n) whose id is at
+ * least from_id (new in this batch) and whose datagram's first fragment is
+ * among them. Returns how many it marked. */
+unsigned defrag4_unfinished(const struct defrag_pkt *pkts, unsigned n,
+			    uint32_t from_id, bool *wait);
 
 /* The sending side's half: what an outgoing inner packet is. The last
  * fragment of a datagram (IPv4, or IPv6 with the fragment header first) is

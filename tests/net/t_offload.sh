@@ -4,7 +4,8 @@
 # IPv6 inner addresses arrive intact (SHA-256), packets at the MTU pass and
 # one byte more with DF does not, and with several crypto workers datagrams
 # of one flow arrive in order; fragmented UDP (IPv4 joined by the daemon,
-# IPv6 and over-page datagrams by the kernel) arrives whole. Runs spokewire
+# IPv6 and over-page datagrams by the kernel) arrives whole, also when its
+# halves arrive in different socket reads. Runs spokewire
 # on both sides (offloads on both ends), then against IMPL_B (wireguard-go).
 source "$(dirname "$0")/lib.sh"
 
@@ -85,6 +86,14 @@ frag_checks() { # TAG
 	k1=$(reasm_oks "$A")
 	info "$tag: the kernel reassembled $((k1 - k0)) of 200 IPv4 datagrams"
 	check "$tag/udp4-joined-before-tun" test $((k1 - k0)) -lt 100
+	# Paced, a datagram's fragments often arrive in two socket reads;
+	# the daemon keeps the first half for the next read instead of
+	# leaving it to the kernel. With A's kernel reassembly switched off
+	# (no memory for it, as when it fills up with halves of datagrams
+	# lost under load), they must still arrive.
+	nsx "$A" sysctl -q -w net.ipv4.ipfrag_low_thresh=0 net.ipv4.ipfrag_high_thresh=0
+	udp_frag_check "$tag/udp4-joined-across-reads" "$B" "$A" 10.61.0.1 100 1400 1401 2801
+	nsx "$A" sysctl -q -w net.ipv4.ipfrag_high_thresh=4194304 net.ipv4.ipfrag_low_thresh=3145728
 }
 
 run_pair() { # TAG IMPL_B

@@ -69,7 +69,7 @@ static unsigned fragment(const uint8_t *d, size_t len, size_t mtu)
 		put16(f + 2, (unsigned)(20 + take));
 		put16(f + 6, (unsigned)(off / 8) | (off + take < data ? 0x2000 : 0));
 		ip_csum(f);
-		pk[npk] = (struct defrag_pkt){ f, (uint32_t)(20 + take), BUFCAP };
+		pk[npk] = (struct defrag_pkt){ f, (uint32_t)(20 + take), BUFCAP, 0 };
 		npk++;
 		n++;
 	}
@@ -190,7 +190,7 @@ static void test_left_alone(void)
 	fragment(a, la, MTU);
 	memcpy(bufs[npk], pk[0].data, pk[0].len);
 	pk[npk] = pk[1];
-	pk[1] = (struct defrag_pkt){ bufs[npk], pk[0].len, BUFCAP };
+	pk[1] = (struct defrag_pkt){ bufs[npk], pk[0].len, BUFCAP, 0 };
 	npk++;
 	check_untouched(npk);
 	/* bad header checksum on the tail */
@@ -307,6 +307,87 @@ static void test_random(void)
 	CHECK(joined > 10000);
 }
 
+static void number(unsigned first_id)
+{
+	unsigned i;
+
+	for (i = 0; i < npk; ++i)
+		pk[i].id = first_id + i;
+}
+
+/* A batch cut between fragments: what waits for the next batch is every
+ * fragment of a datagram whose first fragment is new in this batch; the
+ * next batch, placed after the waiting ones, completes them. */
+static void test_unfinished(void)
+{
+	uint8_t a[BUFCAP], b[BUFCAP], c[BUFCAP];
+	size_t la = make_dgram(a, 1400, 11, 5, 1), lb = make_dgram(b, 3000, 12, 6, 1),
+	       lc = make_dgram(c, 1400, 13, 7, 1);
+	static uint8_t keepbuf[4][BUFCAP];
+	bool wait[NBUF];
+	struct defrag_pkt kept[4];
+	unsigned n, i, nk = 0;
+
+	/* batch 1: plain, a1 | b1 b2 | c2 (c's head was lost) */
+	reset();
+	add_plain(100, 60);
+	fragment(a, la, MTU);
+	npk--; /* a2 comes later */
+	fragment(b, lb, MTU);
+	npk--; /* b3 comes later */
+	fragment(c, lc, MTU);
+	pk[npk - 2] = pk[npk - 1]; /* c1 lost */
+	npk--;
+	number(0);
+	n = defrag4_batch(pk, npk);
+	REQUIRE(n == 5);
+	CHECK(defrag4_unfinished(pk, n, 0, wait) == 3);
+	CHECK(!wait[0] && wait[1] && wait[2] && wait[3] && !wait[4]);
+	for (i = 0; i < n; ++i) {
+		if (wait[i] && nk < 4) {
+			memcpy(keepbuf[nk], pk[i].data, pk[i].len);
+			kept[nk] = pk[i];
+			kept[nk].data = keepbuf[nk];
+			nk++;
+		}
+	}
+	REQUIRE(nk == 3);
+	/* batch 2: the waiting three, then a2, a plain packet, b3 */
+	reset();
+	fragment(a, la, MTU);   /* 0 a1, 1 a2 */
+	add_plain(200, 61);     /* 2 */
+	fragment(b, lb, MTU);   /* 3 b1, 4 b2, 5 b3 */
+	pk[0] = pk[1];
+	pk[1] = pk[2];
+	pk[2] = pk[5];
+	npk = 3;
+	memmove(&pk[nk], &pk[0], npk * sizeof(pk[0]));
+	memcpy(pk, kept, nk * sizeof(kept[0]));
+	npk += nk;
+	number(0);
+	n = defrag4_batch(pk, npk);
+	REQUIRE(n == 3);
+	CHECK(same_as(&pk[0], a, la)); /* where a2 was */
+	CHECK(pk[1].len == 228);
+	CHECK(same_as(&pk[2], b, lb));
+	CHECK(defrag4_unfinished(pk, n, nk, wait) == 0);
+	/* what waited once is not kept again; a new head is */
+	reset();
+	fragment(a, la, MTU);
+	npk--;
+	fragment(c, lc, MTU);
+	npk--;
+	number(0);
+	CHECK(defrag4_unfinished(pk, npk, 1, wait) == 1);
+	CHECK(!wait[0] && wait[1]);
+	/* IPv4 only, and only what defrag4_batch could join: a plain packet
+	 * never waits */
+	reset();
+	add_plain(1000, 62);
+	number(0);
+	CHECK(defrag4_unfinished(pk, npk, 0, wait) == 0);
+}
+
 int main(void)
 {
 	RUN(test_join_sizes);
@@ -314,5 +395,6 @@ int main(void)
 	RUN(test_left_alone);
 	RUN(test_window_and_ids);
 	RUN(test_random);
+	RUN(test_unfinished);
 	return unit_done();
 }
