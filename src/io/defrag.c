@@ -50,6 +50,13 @@ static bool same_datagram(const uint8_t *a, const uint8_t *b)
 	       !memcmp(a + 12, b + 12, 8);
 }
 
+/* Whether p may be a piece of head's datagram: the cheap test, before
+ * fragment()'s checksum (a batch interleaves many datagrams' pieces). */
+static bool may_join(const struct defrag_pkt *p, const uint8_t *head)
+{
+	return p->len > IP4_HDR && same_datagram(head, p->data);
+}
+
 /* Looks for the rest of the datagram whose first fragment is pkts[first];
  * joins it if complete. Returns the index of the completing fragment, or
  * -1 (nothing changed). */
@@ -66,12 +73,12 @@ static int join(struct defrag_pkt *pkts, unsigned n, unsigned first)
 	 * duplicate first fragment): the kernel decides. */
 	for (i = first > DEFRAG_WINDOW ? first - DEFRAG_WINDOW : 0; i < first;
 	     ++i)
-		if (pkts[i].len && fragment(&pkts[i], &off, &more) &&
-		    same_datagram(head->data, pkts[i].data))
+		if (may_join(&pkts[i], head->data) &&
+		    fragment(&pkts[i], &off, &more))
 			return -1;
 	for (i = first + 1; i < n && i <= first + DEFRAG_WINDOW; ++i) {
-		if (!pkts[i].len || !fragment(&pkts[i], &off, &more) ||
-		    !same_datagram(head->data, pkts[i].data))
+		if (!may_join(&pkts[i], head->data) ||
+		    !fragment(&pkts[i], &off, &more))
 			continue;
 		/* In order, no gaps, no overlaps, one TOS (joining must not
 		 * lose an ECN mark); else the kernel decides. */
@@ -145,8 +152,8 @@ unsigned defrag4_unfinished(const struct defrag_pkt *pkts, unsigned n,
 		marked++;
 		for (j = i + 1; j < n && j <= i + DEFRAG_WINDOW; ++j) {
 			if (!wait[j] && pkts[j].id >= from_id &&
-			    fragment(&pkts[j], &off, &more) &&
-			    same_datagram(pkts[i].data, pkts[j].data)) {
+			    may_join(&pkts[j], pkts[i].data) &&
+			    fragment(&pkts[j], &off, &more)) {
 				wait[j] = true;
 				marked++;
 			}
