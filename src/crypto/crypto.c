@@ -220,7 +220,7 @@ out:
 
 void curve25519_generate_secret(uint8_t secret[KEY_LEN])
 {
-	randombytes_buf(secret, KEY_LEN);
+	random_bytes(secret, KEY_LEN);
 	secret[0] &= 248;
 	secret[31] = (secret[31] & 127) | 64;
 }
@@ -402,21 +402,6 @@ uint64_t siphash_u64(const uint8_t key[16], const void *in, size_t len)
 	for (i = (int)sizeof(out) - 1; i >= 0; --i)
 		v = (v << 8) | out[i];
 	return v;
-}
-
-void random_bytes(void *buf, size_t len)
-{
-	randombytes_buf(buf, len);
-}
-
-uint32_t random_u32(void)
-{
-	return randombytes_random();
-}
-
-uint32_t random_uniform(uint32_t upper)
-{
-	return randombytes_uniform(upper);
 }
 
 void memzero(void *p, size_t len)

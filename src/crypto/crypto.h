@@ -76,6 +76,7 @@ bool __must_check xaead_decrypt(uint8_t *dst, const uint8_t *src,
 /* SipHash-2-4 of in under a 16-byte key (hash-table keying, not a MAC). */
 uint64_t siphash_u64(const uint8_t key[16], const void *in, size_t len);
 
+/* random.c: the kernel's random bytes, fetched in batches (fork-safe). */
 void random_bytes(void *buf, size_t len);
 uint32_t random_u32(void);
 uint32_t random_uniform(uint32_t upper);

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -681,6 +683,38 @@ static void test_equal_and_zero(void)
 	CHECK(crypto_is_zero(a, KEY_LEN));
 }
 
+/* random.c hands out batched kernel bytes: draws differ, and a forked
+ * child does not repeat what its parent draws next (the batch is copied
+ * into the child unless the page is wiped on fork). */
+static void test_random_batches(void)
+{
+	uint8_t a[32], b[32], zero[32] = { 0 }, child[32];
+	int fds[2], st;
+	pid_t pid;
+	unsigned i, same = 0;
+
+	random_bytes(a, sizeof(a));
+	random_bytes(b, sizeof(b));
+	CHECK(memcmp(a, b, sizeof(a)) != 0);
+	CHECK(memcmp(a, zero, sizeof(a)) != 0);
+	for (i = 0; i < 1000; ++i)
+		same += random_u32() == random_u32();
+	CHECK(same < 2);
+	REQUIRE(pipe(fds) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		random_bytes(child, sizeof(child));
+		_exit(write(fds[1], child, sizeof(child)) == sizeof(child) ? 0 : 1);
+	}
+	random_bytes(a, sizeof(a));
+	CHECK(read(fds[0], child, sizeof(child)) == sizeof(child));
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st));
+	CHECK(memcmp(a, child, sizeof(a)) != 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	RUN(test_blake2s_hash);
@@ -700,5 +734,6 @@ int main(void)
 	RUN(test_hex);
 	RUN(test_siphash);
 	RUN(test_equal_and_zero);
+	RUN(test_random_batches);
 	return unit_done();
 }
