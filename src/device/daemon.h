@@ -72,7 +72,7 @@ struct daemon {
 	struct pktbuf *held[HELD_TAILS];
 	unsigned nheld;
 	struct pktbuf *frag_wait[FRAG_WAIT]; /* see defrag4_unfinished */
-	unsigned nfrag_wait;
+	unsigned nfrag_wait, frag_wait_tick;
 
 	struct {
 		uint64_t tun_write_errors, udp_send_errors, tun_read_drops;
@@ -104,7 +104,8 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg);
 void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg);
 /* Sends queued datagrams and writes queued inner packets. */
 void datapath_flush(struct daemon *d);
-/* Writes the fragments kept for a next batch that has not come (tick). */
+/* Writes the fragments kept for a next batch that has not come since the
+ * last tick. */
 void datapath_flush_waiting(struct daemon *d);
 
 /* apply.c: UAPI get/set against the running device. */

@@ -238,6 +238,7 @@ static void flush_tun(struct daemon *d, bool force)
 			}
 		}
 		d->stats.frag_waits += n - out;
+		d->frag_wait_tick = d->ticks;
 		n = out;
 	}
 	for (i = 0; i < n; ++i) {
@@ -278,7 +279,8 @@ static void flush_tun(struct daemon *d, bool force)
 
 void datapath_flush_waiting(struct daemon *d)
 {
-	flush_tun(d, true);
+	if (d->nfrag_wait && d->ticks != d->frag_wait_tick)
+		flush_tun(d, true);
 }
 
 static void op_deliver(void *ctx, struct pktbuf *pb)
