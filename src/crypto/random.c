@@ -1,7 +1,8 @@
 /* Random bytes from the kernel's generator (getrandom, through libsodium),
  * fetched RANDOM_REFILL bytes at a time: a responder handshake takes 36
  * (its ephemeral secret, its index), and one getrandom() per draw was about
- * 2% of a handshake on this VM. The buffer is one page marked
+ * 2% of a handshake on this VM; the rekey timer's jitter draws once per
+ * packet sent after a quiet spell. The buffer is one page marked
  * MADV_WIPEONFORK, so a forked child finds it empty and refills instead of
  * repeating its parent's bytes; bytes are wiped as they are handed out, so
  * what stays in memory is only what has not been used yet. Where the kernel
@@ -12,7 +13,6 @@
 #include <sodium.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 enum { RANDOM_PAGE = 4096, RANDOM_REFILL = 1024, RANDOM_MAX_DRAW = 64 };
 
@@ -87,7 +87,17 @@ uint32_t random_u32(void)
 	return v;
 }
 
+/* Uniform in [0, upper) without modulo bias: draws below 2^32 mod upper
+ * are rejected, as libsodium's randombytes_uniform does. */
 uint32_t random_uniform(uint32_t upper)
 {
-	return randombytes_uniform(upper);
+	uint32_t min, r;
+
+	if (upper < 2)
+		return 0;
+	min = (1U + ~upper) % upper;
+	do
+		r = random_u32();
+	while (r < min);
+	return r % upper;
 }

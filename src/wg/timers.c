@@ -11,20 +11,9 @@ static uint64_t now(const struct peer *peer)
 	return peer->wg->now;
 }
 
-/* Up to REKEY_TIMEOUT_JITTER_MAX_MS. The jitter only spreads handshakes
- * apart, so splitmix64 seeded from the system's generator does: asking
- * libsodium cost a getrandom() system call per packet sent after a quiet
- * spell, a few microseconds of every ping's round trip. */
-static uint64_t jitter(struct peer *peer)
+static uint64_t jitter(void)
 {
-	uint64_t z;
-
-	peer->wg->jitter_state += 0x9e3779b97f4a7c15ULL;
-	z = peer->wg->jitter_state;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	z ^= z >> 31;
-	return ((z >> 32) * REKEY_TIMEOUT_JITTER_MAX_MS >> 32) * NS_PER_MS;
+	return (uint64_t)random_uniform(REKEY_TIMEOUT_JITTER_MAX_MS) * NS_PER_MS;
 }
 
 static void mod_timer(struct peer *peer, enum peer_timer t, uint64_t deadline)
@@ -49,7 +38,7 @@ void timers_data_sent(struct peer *peer)
 		mod_timer(peer, TIMER_NEW_HANDSHAKE,
 			  now(peer) +
 				  (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT) * NS_PER_SEC +
-				  jitter(peer));
+				  jitter());
 }
 
 /* We received data: acknowledge with a keepalive if we send nothing. */
@@ -75,7 +64,7 @@ void timers_any_authenticated_packet_received(struct peer *peer)
 void timers_handshake_initiated(struct peer *peer)
 {
 	mod_timer(peer, TIMER_RETRANSMIT_HANDSHAKE,
-		  now(peer) + REKEY_TIMEOUT * NS_PER_SEC + jitter(peer));
+		  now(peer) + REKEY_TIMEOUT * NS_PER_SEC + jitter());
 }
 
 void timers_handshake_complete(struct peer *peer)

@@ -25,7 +25,6 @@ struct wg_device *wg_device_new(const struct wg_ops *ops, void *ctx,
 	wg->ctx = ctx;
 	wg->pool = pool;
 	wg->mtu = DEFAULT_MTU;
-	random_bytes(&wg->jitter_state, sizeof(wg->jitter_state));
 	if (index_table_init(&wg->index, INDEX_TABLE_BITS))
 		goto err_index;
 	wg->peer_hash = calloc(1u << PEER_HASH_BITS, sizeof(*wg->peer_hash));

@@ -51,7 +51,6 @@ struct wg_device {
 	void *ctx;
 	struct pktpool *pool;
 	uint64_t now, now_real; /* monotonic / wall clock, ns */
-	uint64_t jitter_state;  /* timer jitter generator (timers.c) */
 	unsigned mtu;
 
 	struct noise_static_identity identity;

@@ -700,6 +700,23 @@ static void test_random_batches(void)
 	for (i = 0; i < 1000; ++i)
 		same += random_u32() == random_u32();
 	CHECK(same < 2);
+	/* random_uniform: in range, every value seen, no bias to speak of */
+	{
+		unsigned seen[10] = { 0 }, bad = 0;
+
+		for (i = 0; i < 10000; ++i) {
+			uint32_t v = random_uniform(10);
+
+			if (v >= 10)
+				bad++;
+			else
+				seen[v]++;
+		}
+		CHECK(bad == 0);
+		for (i = 0; i < 10; ++i)
+			CHECK(seen[i] > 800 && seen[i] < 1200);
+		CHECK(random_uniform(1) == 0);
+	}
 	REQUIRE(pipe(fds) == 0);
 	pid = fork();
 	REQUIRE(pid >= 0);
