@@ -76,7 +76,7 @@ udp_frag_check() {
 # Fragmented UDP into spokewire (A): around the MTU, odd sizes, several
 # fragments, and sizes only the kernel can join (over a page).
 frag_checks() { # TAG
-	local tag=$1 k0 k1
+	local tag=$1 k0 k1 lo hi
 	udp_frag_check "$tag/udp4-fragments" "$B" "$A" 10.61.0.1 10 1393 1400 1401 1407 1408 2001 2801 3905 8000 60000
 	udp_frag_check "$tag/udp6-fragments" "$B" "$A" fd61::1 10 1373 1400 1401 1407 1408 2001 2801 3905 8000 60000
 	# The daemon joins IPv4 fragments that arrive together, so the
@@ -91,9 +91,11 @@ frag_checks() { # TAG
 	# leaving it to the kernel. With A's kernel reassembly switched off
 	# (no memory for it, as when it fills up with halves of datagrams
 	# lost under load), they must still arrive.
+	lo=$(nsx "$A" sysctl -n net.ipv4.ipfrag_low_thresh)
+	hi=$(nsx "$A" sysctl -n net.ipv4.ipfrag_high_thresh)
 	nsx "$A" sysctl -q -w net.ipv4.ipfrag_low_thresh=0 net.ipv4.ipfrag_high_thresh=0
 	udp_frag_check "$tag/udp4-joined-across-reads" "$B" "$A" 10.61.0.1 100 1400 1401 2801
-	nsx "$A" sysctl -q -w net.ipv4.ipfrag_high_thresh=4194304 net.ipv4.ipfrag_low_thresh=3145728
+	nsx "$A" sysctl -q -w net.ipv4.ipfrag_high_thresh="$hi" net.ipv4.ipfrag_low_thresh="$lo"
 }
 
 run_pair() { # TAG IMPL_B
