@@ -114,6 +114,9 @@ struct netstack_ops {
 	/* An outbound IP packet at pkt_data(pb), pb->len bytes, with at least
 	 * PKTBUF_HEADROOM of headroom. Ownership of pb passes to the callee. */
 	void (*output)(void *ctx, struct pktbuf *pb);
+	/* Optional: one line about something that should not happen (a
+	 * stalled connection), for the embedder's log. */
+	void (*log)(void *ctx, const char *msg);
 };
 
 /* Returns a stack the caller owns (netstack_free), or NULL on ENOMEM.
@@ -158,6 +161,7 @@ struct netstack_stats {
 	uint64_t tcp_in, tcp_out, tcp_retransmits, tcp_fast_retransmits;
 	uint64_t tcp_rto_expired, tcp_ooo_segments, tcp_dup_segments;
 	uint64_t tcp_lost_retransmits, tcp_tail_loss_probes;
+	uint64_t tcp_stalls;  /* data outstanding, nothing sent for 2 RTOs */
 	uint64_t tcp_sack_blocks_in, tcp_rst_sent, tcp_rst_in;
 	uint64_t tcp_zero_window_sent, tcp_persist_probes;
 	uint64_t tcp_keepalive_probes, tcp_syn_refused, tcp_syn_dropped;

@@ -254,6 +254,10 @@ void netstack_flush(struct netstack *st)
 		c = tcp_container_of(n, struct netstack_tcp, flush_node);
 		tcp_output(c);
 	}
+	if (st->now >= st->next_watchdog) {
+		st->next_watchdog = st->now + NS_PER_SEC;
+		tcp_watchdog(st);
+	}
 	tcp_deliver_events(st);
 }
 

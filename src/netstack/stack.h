@@ -70,6 +70,7 @@ struct netstack {
 	struct udp_table udp;
 	struct netstack_echo *echo;  /* echo requests to other addresses */
 	struct netstack_stats stats;
+	uint64_t next_watchdog;      /* tcp_watchdog, once a second */
 };
 
 static inline size_t ip_alen(int family)

@@ -235,7 +235,7 @@ struct netstack_tcp {
 	bool ack_now : 1, in_recovery : 1, persisting : 1;
 	bool want_writable : 1, keepalive : 1, nagle : 1;
 	bool cwnd_limited : 1, rtt_timing : 1, passive : 1;
-	bool closed_reported : 1, tlp_armed : 1;
+	bool closed_reported : 1, tlp_armed : 1, stall_reported : 1;
 
 	int err;
 
@@ -276,6 +276,7 @@ struct netstack_tcp {
 
 	uint64_t timers[TT_COUNT];    /* deadlines in ns, 0 = off */
 	uint64_t last_rcv_time;
+	uint64_t last_send_time;      /* data, SYN, FIN or probe */
 
 	/* Saved from a deferred SYN. */
 	uint32_t syn_tsval;
@@ -415,6 +416,9 @@ void tcp_timer_clear(struct netstack_tcp *c, enum tcp_timer_kind k);
 void tcp_timers_clear(struct netstack_tcp *c);
 void tcp_timer_run(struct netstack *st);
 uint64_t tcp_timer_next(const struct netstack *st);
+/* Counts (and reports through ops->log) connections with data outstanding
+ * that sent nothing for two RTOs. */
+void tcp_watchdog(struct netstack *st);
 void tcp_rtt_sample(struct netstack_tcp *c, uint32_t rtt_us);
 uint64_t tcp_rto_ns(const struct netstack_tcp *c);
 void tcp_arm_rexmt(struct netstack_tcp *c);

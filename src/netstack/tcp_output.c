@@ -189,6 +189,10 @@ static bool send_segment(struct netstack_tcp *c, uint32_t seq, uint32_t dlen,
 			  hl + dlen);
 	csum = ns_csum_fold(ns_csum_partial(p, hl + dlen, sum));
 	memcpy(p + 16, &csum, 2);
+	if (dlen || (flags & (TH_SYN | TH_FIN)) || SEQ_LT(seq, c->snd_una)) {
+		c->last_send_time = st->now;
+		c->stall_reported = false;
+	}
 	if (flags & TH_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
 		c->ack_segs = 0;

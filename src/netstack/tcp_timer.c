@@ -5,7 +5,10 @@
 #include "netstack/stack.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+enum { STALL_GRACE_NS = 100 * NS_PER_MS };
 
 static void heap_swap(struct tcp_stack *t, uint32_t a, uint32_t b)
 {
@@ -215,6 +218,58 @@ static void backoff(struct netstack_tcp *c)
 						  : c->rto_ms * 2;
 }
 
+/* A connection with data outstanding must send something (a retransmission,
+ * a probe) at least once per RTO. One that does not has lost its timer or
+ * its recovery: counted and reported once per episode (a send ends it). */
+static void report_stall(struct netstack_tcp *c, const char *why)
+{
+	struct netstack *st = c->st;
+	char msg[320], a[64], b[64];
+
+	if (c->stall_reported)
+		return;
+	c->stall_reported = true;
+	st->stats.tcp_stalls++;
+	if (!st->ops->log)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "tcp: stalled %s -> %s: %s, %s, nothing sent for %llu ms "
+		 "(rto %u ms, %u unacked, pipe %u, cwnd %u, wnd %u, sacked %u, "
+		 "timer %s)",
+		 netstack_addr_str(&c->local, a, sizeof(a)),
+		 netstack_addr_str(&c->remote, b, sizeof(b)),
+		 netstack_tcp_state_name(c->state), why,
+		 (unsigned long long)((st->now - c->last_send_time) / NS_PER_MS),
+		 c->rto_ms, c->snd_nxt - c->snd_una, tcp_pipe(c), c->cc.cwnd,
+		 c->snd_wnd, c->sacked_bytes,
+		 c->timers[TT_REXMT] ? "armed" : "off");
+	st->ops->log(st->ctx, msg);
+}
+
+void tcp_watchdog(struct netstack *st)
+{
+	struct tcp_list *n;
+
+	for (n = st->tcp.all_list.next; n != &st->tcp.all_list; n = n->next) {
+		struct netstack_tcp *c =
+			tcp_container_of(n, struct netstack_tcp, all_node);
+
+		switch (c->state) {
+		case NETSTACK_TCP_CLOSED:
+		case NETSTACK_TCP_LISTEN:
+		case NETSTACK_TCP_TIME_WAIT:
+			continue;
+		default:
+			break;
+		}
+		if (c->dead || c->deferred || c->snd_nxt == c->snd_una)
+			continue;
+		if (st->now - c->last_send_time >
+		    2 * tcp_rto_ns(c) + STALL_GRACE_NS)
+			report_stall(c, "no timer ran for two RTOs");
+	}
+}
+
 static void timeout_rexmt(struct netstack_tcp *c)
 {
 	struct netstack *st = c->st;
@@ -259,6 +314,13 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	}
 	if (c->snd_nxt == c->snd_una)
 		return;
+	if (c->tlp_armed && c->in_recovery) {
+		/* Armed before recovery began: no probe in recovery (RFC 8985
+		 * 7.2), the RTO proper instead. */
+		c->tlp_armed = false;
+		tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
+		return;
+	}
 	if (c->tlp_armed) {
 		/* The probe; the RTO proper follows if it goes unanswered. */
 		c->tlp_armed = false;
@@ -274,24 +336,23 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	}
 	st->stats.tcp_rto_expired++;
 	tcp_cc_on_rto(c);
-	/* What is not SACKed counts as lost: resend from snd_una under slow
-	 * start (RFC 6298 5.4-5.6, RFC 6675 5.1). With SACKs in hand, only
-	 * up to the highest SACKed byte: the receiver is alive, and what went
-	 * out after that may well still be on its way (a lost retransmission
-	 * while the peer's window held us back is the usual cause). */
+	/* Everything outstanding and not SACKed counts as lost: resend from
+	 * snd_una under slow start (RFC 6298 5.4-5.6, RFC 6675 5.1, Linux's
+	 * tcp_enter_loss). Counting any of it as still in flight would leave
+	 * a pipe larger than the one-segment window, and the timeout would
+	 * send nothing, RTO after RTO. */
 	c->in_recovery = false;
 	tcp_rxq_reset(c);
 	seq_ranges_free(&c->again);
 	c->lost_mark = c->snd_nxt;
-	if (c->sacked.n && SEQ_GT(c->sacked.r[c->sacked.n - 1].end,
-				  c->snd_una + c->mss))
-		c->lost_mark = c->sacked.r[c->sacked.n - 1].end;
 	c->high_rxt = c->snd_una;
 	c->recovery_point = c->snd_nxt;
 	c->dupacks = 0;
 	c->rtt_timing = false;
 	backoff(c);
 	tcp_output(c);
+	if (c->last_send_time != st->now)
+		report_stall(c, "a timeout sent nothing");
 	tcp_timer_set(c, TT_REXMT, tcp_rto_ns(c));
 }
 

@@ -18,26 +18,33 @@ enum {
 	RELAY_TICK_NS = 1000000000,
 };
 
+/* Keeps the timerfd armed at the earliest of the stack's next deadline and
+ * the next relay tick. Called after every batch, so it must be cheap when
+ * nothing moved: it re-arms only when the deadline comes earlier than the
+ * armed one by more than the slack (or nothing is armed). A deadline is
+ * recorded only once the kernel took it: one that could not be armed
+ * (no timerfd yet) must not hide every later one. */
 static void arm_timer(struct node *n)
 {
 	uint64_t at = netstack_next_timer(n->st);
 	struct itimerspec its = { 0 };
 	uint64_t now;
 
-	if (at == UINT64_MAX)
-		at = clock_mono_ns() + RELAY_TICK_NS;
+	if (n->timer_fd < 0)
+		return;
 	if (at > n->next_relay_tick)
 		at = n->next_relay_tick;
-	/* Re-arm only when the deadline moves earlier or has passed. */
-	if (n->timer_at && at >= n->timer_at)
+	if (n->timer_at && at + TIMER_SLACK_NS >= n->timer_at)
 		return;
 	now = clock_mono_ns();
 	if (at <= now)
 		at = now + 1;
 	its.it_value.tv_sec = (time_t)(at / 1000000000);
 	its.it_value.tv_nsec = (long)(at % 1000000000);
-	timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-	n->timer_at = at + TIMER_SLACK_NS;
+	if (timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		return;
+	n->timer_at = at;
+	n->timer_arms++;
 }
 
 static void on_timer(struct loop *loop, int fd, unsigned events, void *arg)
@@ -88,7 +95,34 @@ static void stack_output(void *ctx, struct pktbuf *pb)
 	wg_send(n->d.wg, pb);
 }
 
-static const struct netstack_ops node_stack_ops = { .output = stack_output };
+/* Not gated on verbose: the stack reports what should never happen. */
+static void stack_log(void *ctx, const char *msg)
+{
+	struct node *n = ctx;
+
+	fprintf(stderr, "%s: %s\n", n->d.ifname, msg);
+}
+
+static const struct netstack_ops node_stack_ops = {
+	.output = stack_output,
+	.log = stack_log,
+};
+
+static void log_tcp_stats(const struct node *n)
+{
+	struct netstack_stats s;
+
+	netstack_get_stats(n->st, &s);
+	daemon_log(&n->d, "tcp: %llu segments out, %llu retransmitted "
+		   "(%llu fast recoveries, %llu timeouts, %llu tail probes), "
+		   "%llu stalls",
+		   (unsigned long long)s.tcp_out,
+		   (unsigned long long)s.tcp_retransmits,
+		   (unsigned long long)s.tcp_fast_retransmits,
+		   (unsigned long long)s.tcp_rto_expired,
+		   (unsigned long long)s.tcp_tail_loss_probes,
+		   (unsigned long long)s.tcp_stalls);
+}
 
 int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 {
@@ -112,6 +146,19 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 	}
 	n->d.verbose = verbose;
 	n->d.wg->mtu = mtu;
+	/* The timer exists before anything can flush the stack: applying
+	 * ListenPort rebinds the UDP socket, which flushes and arms it. */
+	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				     TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->timer_fd < 0)
+		return -errno;
+	ret = loop_add(n->d.loop, n->timer_fd, LOOP_READ, on_timer, n);
+	if (ret < 0) {
+		close(n->timer_fd);
+		n->timer_fd = -1;
+		return ret;
+	}
+	n->next_relay_tick = clock_mono_ns() + RELAY_TICK_NS;
 
 	netstack_config_default(&cfg);
 	cfg.mtu = mtu;
@@ -140,11 +187,7 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 	ret = relay_configure(n->relay, c, err);
 	if (ret < 0)
 		return ret;
-	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-				     TFD_NONBLOCK | TFD_CLOEXEC);
-	if (n->timer_fd < 0)
-		return -errno;
-	return loop_add(n->d.loop, n->timer_fd, LOOP_READ, on_timer, n);
+	return 0;
 }
 
 int node_run(struct node *n)
@@ -153,9 +196,10 @@ int node_run(struct node *n)
 
 	if (ret < 0)
 		return ret;
-	n->next_relay_tick = clock_mono_ns() + RELAY_TICK_NS;
 	arm_timer(n);
-	return daemon_run(&n->d);
+	ret = daemon_run(&n->d);
+	log_tcp_stats(n);
+	return ret;
 }
 
 void node_teardown(struct node *n)

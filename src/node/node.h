@@ -18,6 +18,7 @@ struct node {
 	struct relay *relay;
 	int timer_fd;
 	uint64_t timer_at;  /* armed deadline, mono ns (0: none) */
+	uint64_t timer_arms; /* timerfd_settime calls that took */
 	uint64_t next_relay_tick;
 };
 

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,20 @@ static inline void sim_output(void *ctx, struct pktbuf *pb)
 		s->head = p;
 }
 
-static const struct netstack_ops sim_ops __attribute__((unused)) = { sim_output };
+/* The last line a stack logged, and how many it logged. */
+static char sim_log_last[320] __attribute__((unused));
+static unsigned sim_log_lines __attribute__((unused));
+
+static inline void sim_log(void *ctx, const char *msg)
+{
+	snprintf(sim_log_last, sizeof(sim_log_last), "%s", msg);
+	sim_log_lines++;
+}
+
+static const struct netstack_ops sim_ops __attribute__((unused)) = {
+	.output = sim_output,
+	.log = sim_log,
+};
 
 static inline void sim_init(struct sim *s, const struct netstack_config *cfg)
 {

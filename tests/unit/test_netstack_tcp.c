@@ -295,6 +295,117 @@ static void test_rto_backoff(void)
 	pair_free(&p);
 }
 
+/* Finding 2 of issue 12: an RTO after SACK recovery that sends nothing.
+ * Ten segments go out; the first is lost twice (its fast retransmission
+ * too) and the last three once, so the receiver SACKs 1..6 and nothing
+ * above (a tail loss probe is lost too). At the timeout everything not SACKed must count as lost (RFC 6675
+ * 5.1); counting the unSACKed tail as still in flight left a pipe larger
+ * than the one-segment window, and the connection sent nothing, RTO after
+ * RTO. */
+struct tail_drop {
+	uint32_t iss, seg;
+	uint64_t tail_until;  /* the tail is lost until then */
+	uint8_t sent[16];
+};
+
+static bool drop_head_and_tail(struct sim *s, int from, const uint8_t *pkt,
+			       uint32_t len)
+{
+	struct tail_drop *t = s->drop_ctx;
+	uint32_t ihl, doff, seq, dlen, idx;
+	const uint8_t *th;
+
+	if (from != 0 || len < 40)
+		return false;
+	ihl = (pkt[0] & 15u) * 4;
+	th = pkt + ihl;
+	doff = (th[12] >> 4) * 4u;
+	seq = (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 |
+	      (uint32_t)th[6] << 8 | th[7];
+	dlen = len - ihl - doff;
+	if (!dlen)
+		return false;
+	if (!t->seg)
+		t->seg = dlen;
+	idx = (seq - t->iss - 1) / t->seg;
+	if (idx >= 16)
+		return false;
+	t->sent[idx]++;
+	return (idx == 0 && t->sent[idx] <= 2) ||
+	       (idx >= 7 && idx <= 9 && s->now < t->tail_until);
+}
+
+static void test_rto_after_sack(void)
+{
+	struct netstack_tcp_info info;
+	struct netstack_stats st;
+	struct tail_drop t = { 0 };
+	struct pair p;
+
+	pair_setup(&p, NULL, AF_INET);
+	p.sim.delay_ns = 5 * SIM_MS;
+	p.sim.drop = drop_head_and_tail;
+	p.sim.drop_ctx = &t;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
+	REQUIRE(p.cli.connected);
+	netstack_tcp_get_info(p.cli.c, &info);
+	t.iss = p.cli.c->iss;
+	t.tail_until = p.sim.now + 150 * SIM_MS; /* the RTO is >= 200 ms */
+	p.cli.to_send = 10ull * info.mss;
+	app_pump(&p.cli);
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, transfer_done, &p);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(t.sent[0] == 3 && t.sent[9] >= 2);
+	CHECK(p.srv[0].received == p.cli.to_send);
+	CHECK(!p.srv[0].bad);
+	/* One timeout recovers everything: the next would come 400 ms on. */
+	CHECK(st.tcp_rto_expired == 1);
+	CHECK(st.tcp_stalls == 0);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
+/* The watchdog: data outstanding and no timer run (an embedder whose timer
+ * died, finding 1 of issue 12) is counted once and logged with the
+ * connection's state, from netstack_flush alone. */
+static void test_stall_watchdog(void)
+{
+	struct netstack_stats st;
+	struct pair p;
+	int i;
+
+	pair_setup(&p, NULL, AF_INET);
+	p.sim.delay_ns = 5 * SIM_MS;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
+	REQUIRE(p.cli.connected);
+	p.sim.drop = drop_all_from_0;
+	p.sim.drop_ctx = &p;
+	p.cli.to_send = 4000;
+	app_pump(&p.cli);
+	netstack_flush(p.sim.st[0]);
+	sim_log_lines = 0;
+	for (i = 0; i < 50; ++i) {
+		p.sim.now += 100 * SIM_MS;
+		sim_set_clock(&p.sim);
+		netstack_flush(p.sim.st[0]);
+	}
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_stalls == 1);
+	CHECK(sim_log_lines == 1);
+	CHECK(strstr(sim_log_last, "stalled 10.0.0.1:") != NULL);
+	CHECK(strstr(sim_log_last, "ESTABLISHED") != NULL);
+	/* Timers back: the RTO resends, and that ends the episode. */
+	p.sim.drop_ctx = NULL;
+	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, NULL, NULL);
+	CHECK(p.srv[0].received == 4000);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_stalls == 1);
+	netstack_tcp_close(p.cli.c);
+	netstack_tcp_close(p.srv[0].c);
+	pair_free(&p);
+}
+
 static void test_time_wait(void)
 {
 	struct netstack_config cfg;
@@ -859,6 +970,8 @@ int main(void)
 	RUN(test_half_close);
 	RUN(test_rst_closed_port);
 	RUN(test_rto_backoff);
+	RUN(test_rto_after_sack);
+	RUN(test_stall_watchdog);
 	RUN(test_time_wait);
 	RUN(test_keepalive);
 	RUN(test_zero_window);
