@@ -37,8 +37,16 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct signalfd_siginfo si;
 
-	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		loop_stop(loop);
+	struct daemon *d = arg;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGUSR1) {
+		if (d->inner && d->inner->report)
+			d->inner->report(d->inner_ctx);
+		return;
+	}
+	loop_stop(loop);
 }
 
 static void on_idle(struct loop *loop, void *arg)
@@ -197,6 +205,7 @@ int daemon_run(struct daemon *d)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -37,6 +37,8 @@ struct daemon_inner {
 	/* After each batch, before the queued datagrams are sent: output
 	 * deferred during the batch (it may call wg_send()). */
 	void (*flush)(void *ctx);
+	/* SIGUSR1: counters to stderr. May be NULL. */
+	void (*report)(void *ctx);
 };
 
 struct tx_slot {

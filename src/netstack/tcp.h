@@ -63,6 +63,12 @@ enum {
 	TCP_PTO_MIN_MS = 10,         /* tail loss probe floor (RFC 8985) */
 	TCP_PTO_DELACK_MS = 40,      /* added when one segment is out */
 	TCP_BURST_MAX = 128,         /* segments per output call */
+	/* Pacing (tcp_output): a connection may send ahead of its rate by
+	 * this much time's worth of data, and a paced sender sleeps until
+	 * that much credit has built up again, so the timer does not fire
+	 * per segment (Linux's fq and TSO autosizing work in ~1 ms too). */
+	TCP_PACE_BURST_US = 1000,
+	TCP_PACE_WAKE_US = 500,
 	TCP_EPHEMERAL_LO = 32768,
 	TCP_EPHEMERAL_HI = 65535,
 	TCP_TW_REUSE_MS = 1000,      /* a TIME-WAIT tuple may be reused after */
@@ -183,6 +189,11 @@ struct tcp_cc {
 	uint64_t ack_epoch_time;
 	uint32_t ack_epoch_acked, extra_acked[2];
 	uint8_t mode, full_cnt, bw_idx, extra_rounds, extra_idx;
+	uint8_t cycle_idx;          /* PROBE_BW's place in its gain cycle */
+	uint32_t round_rexmt;       /* bytes retransmitted this round */
+	uint64_t send_dt;           /* the last round's length: when what
+				     * this round acknowledges was sent */
+	uint64_t cycle_stamp;       /* when that phase began */
 	bool round_started;
 };
 
@@ -190,6 +201,7 @@ enum tcp_timer_kind {
 	TT_REXMT,   /* retransmission, or persist when persisting */
 	TT_DELACK,
 	TT_MISC,    /* keepalive, FIN-WAIT-2, TIME-WAIT, deferred SYN */
+	TT_PACE,    /* the pacing rate allows the next segments */
 	TT_COUNT,
 };
 
@@ -236,6 +248,7 @@ struct netstack_tcp {
 	bool want_writable : 1, keepalive : 1, nagle : 1;
 	bool cwnd_limited : 1, rtt_timing : 1, passive : 1;
 	bool closed_reported : 1, tlp_armed : 1, stall_reported : 1;
+	bool pace_blocked : 1; /* the last output stopped for the rate */
 
 	int err;
 
@@ -277,6 +290,7 @@ struct netstack_tcp {
 	uint64_t timers[TT_COUNT];    /* deadlines in ns, 0 = off */
 	uint64_t last_rcv_time;
 	uint64_t last_send_time;      /* data, SYN, FIN or probe */
+	uint64_t pace_next;           /* the pacing rate's next send time */
 
 	/* Saved from a deferred SYN. */
 	uint32_t syn_tsval;
@@ -435,6 +449,8 @@ void tcp_cc_after_idle(struct netstack_tcp *c);
 void tcp_cc_rtt(struct netstack_tcp *c, uint32_t rtt_us);
 /* Every ACK, after the scoreboard update: newly delivered bytes. */
 void tcp_cc_delivered(struct netstack_tcp *c, uint32_t bytes);
+/* Bytes per second to space segments at; 0: no pacing (no RTT yet). */
+uint64_t tcp_pacing_rate(const struct netstack_tcp *c);
 
 /* tcp_bbr.c */
 void tcp_bbr_init(struct netstack_tcp *c);
@@ -442,6 +458,7 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes);
 void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us);
 void tcp_bbr_on_loss(struct netstack_tcp *c);
 void tcp_bbr_on_rto(struct netstack_tcp *c);
+uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c);
 
 /* tcp_sack.c */
 void seq_ranges_free(struct seq_ranges *s);

@@ -4,8 +4,14 @@
  * largest delivery rate over the last ten round trips and the delay as the
  * minimum RTT over ten seconds. Random loss does not shrink it, which is
  * what a lossy tunnel needs; a queue it builds is bounded by one BDP and
- * drained every ten seconds (PROBE_RTT). No pacing: the ACK clock and the
- * per-call burst limit space the segments. On top of the model the window
+ * drained every ten seconds (PROBE_RTT). Segments are paced at a gain
+ * times the bandwidth: 2.89 in STARTUP, then a cycle of eight phases of
+ * one min RTT each at 1.25 (probing for more), 0.75 (draining what the
+ * probe queued) and six at 1. Unpaced, each window went out at once and
+ * a receiver that reads slowly (wireguard-go's 208 KiB socket buffer)
+ * dropped a third of it. A loss while probing ends the probe (as BBRv2
+ * does): the queue it built is what a shallow buffer cannot hold. On top
+ * of the model the window
  * keeps room for ACK aggregation, as Linux's BBR does: where the path
  * delivers in bursts (here: both tunnel ends and the host socket take
  * packets in batches on busy cores, so the round trip under load is many
@@ -20,10 +26,23 @@ enum bbr_mode {
 };
 
 #define BBR_CWND_GAIN 2
+#define BBR_STARTUP_GAIN 2.89
+#define BBR_CYCLE_LEN 8
+static const double cycle_gain[BBR_CYCLE_LEN] = {
+	1.25, 0.75, 1, 1, 1, 1, 1, 1,
+};
 #define BBR_FULL_BW_THRESH 1.25
 #define BBR_FULL_BW_ROUNDS 3
+/* STARTUP ends early when a round retransmits more than this share of what
+ * it delivered, and at least BBR_STARTUP_LOSS_SEGS segments: its queue
+ * overflows the path's buffer. Random loss on a tunnel (1-5%) stays below
+ * it, and ending STARTUP on that (or on the one segment lost out of an
+ * early round's ten) would leave the model at its first rounds' rate. */
+#define BBR_STARTUP_LOSS_PCT 15
+#define BBR_STARTUP_LOSS_SEGS 8
 #define BBR_MIN_RTT_WIN_NS (10 * NS_PER_SEC)
 #define BBR_PROBE_RTT_NS (200 * NS_PER_MS)
+#define BBR_MIN_ROUND_NS (2 * NS_PER_MS)
 #define BBR_MIN_CWND_SEGS 8
 /* Room for batching on top of the model (Linux adds three TSO bursts):
  * the event loop takes packets in batches, so the RTT under load is longer
@@ -93,6 +112,65 @@ static uint32_t target(const struct netstack_tcp *c, double gain)
 	return bdp < floor_ ? floor_ : (uint32_t)bdp;
 }
 
+static void enter_probe_bw(struct netstack_tcp *c, uint8_t phase)
+{
+	c->cc.mode = BBR_PROBE_BW;
+	c->cc.cycle_idx = phase;
+	c->cc.cycle_stamp = c->st->now;
+}
+
+/* The bytes the model says the path holds: bandwidth times min RTT. */
+static uint64_t bdp(const struct tcp_cc *cc)
+{
+	return (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
+}
+
+/* PROBE_BW's gain cycle: each phase lasts a min RTT; the draining phase
+ * ends early once what is in flight is down to one BDP. */
+static void advance_cycle(struct netstack_tcp *c)
+{
+	struct tcp_cc *cc = &c->cc;
+	bool elapsed = c->st->now - cc->cycle_stamp >
+		       (uint64_t)cc->min_rtt_us * 1000;
+
+	if (cc->cycle_idx == 1 && tcp_pipe(c) <= bdp(cc))
+		elapsed = true;
+	if (!elapsed)
+		return;
+	cc->cycle_idx = (uint8_t)((cc->cycle_idx + 1) % BBR_CYCLE_LEN);
+	cc->cycle_stamp = c->st->now;
+}
+
+uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c)
+{
+	const struct tcp_cc *cc = &c->cc;
+	uint64_t bw = max_bw(cc), wnd_rate;
+	double gain;
+
+	switch (cc->mode) {
+	case BBR_STARTUP:
+		/* Never below the window per smoothed RTT: the first rounds'
+		 * samples (the handshake's byte, an application that has not
+		 * written yet) say nothing of the path, and a rate taken from
+		 * them would hold the window back (Linux's BBR lets the rate
+		 * only rise until the pipe is found full). */
+		if (!c->srtt_us)
+			return 0;
+		wnd_rate = (uint64_t)cc->cwnd * 1000000 / c->srtt_us;
+		if (bw < wnd_rate)
+			bw = wnd_rate;
+		gain = BBR_STARTUP_GAIN;
+		break;
+	case BBR_PROBE_BW:
+		gain = cycle_gain[cc->cycle_idx];
+		break;
+	default:
+		gain = 1;
+		break;
+	}
+	return (uint64_t)(gain * bw);
+}
+
 void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us)
 {
 	struct tcp_cc *cc = &c->cc;
@@ -112,15 +190,23 @@ void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us)
 static void round_end(struct netstack_tcp *c)
 {
 	struct tcp_cc *cc = &c->cc;
-	uint64_t dt = c->st->now - cc->round_time;
+	uint64_t dt = c->st->now - cc->round_time, ack_dt = dt;
 	uint64_t bytes = cc->delivered - cc->round_delivered;
 	uint32_t bw, m;
+	bool overflow;
 
 	/* A round is at least one RTT; shorter ones (a cumulative ACK
 	 * jumping over SACKed data, compressed ACKs) would overstate the
-	 * rate. */
+	 * rate. And the rate is no more than what was sent: what this round
+	 * acknowledged went out during the round before, and ACKs that
+	 * arrive in a burst (the peer's batches, a receiver that reads in
+	 * bursts) would otherwise measure the burst, not the path (Linux's
+	 * rate sample takes the longer of the send and ACK intervals). */
 	if (dt < (uint64_t)cc->min_rtt_us * 1000)
 		dt = (uint64_t)cc->min_rtt_us * 1000;
+	if (dt < cc->send_dt)
+		dt = cc->send_dt;
+	cc->send_dt = ack_dt;
 	if (dt > 0 && bytes > 0) {
 		bw = (uint32_t)(bytes * NS_PER_SEC / dt > UINT32_MAX
 					? UINT32_MAX
@@ -132,17 +218,25 @@ static void round_end(struct netstack_tcp *c)
 			cc->bw[cc->bw_idx] = bw;
 		}
 	}
+	overflow = (uint64_t)cc->round_rexmt * 100 >
+			   bytes * BBR_STARTUP_LOSS_PCT &&
+		   cc->round_rexmt >= BBR_STARTUP_LOSS_SEGS * c->mss;
 	cc->round_end = c->snd_nxt;
 	cc->round_time = c->st->now;
 	cc->round_delivered = cc->delivered;
+	cc->round_rexmt = 0;
 	if (cc->mode == BBR_STARTUP) {
 		m = max_bw(cc);
-		if (m >= cc->full_bw * BBR_FULL_BW_THRESH) {
+		if (overflow) {
+			enter_probe_bw(c, 1);
+			if (cc->cwnd > target(c, BBR_CWND_GAIN))
+				cc->cwnd = target(c, BBR_CWND_GAIN);
+		} else if (m >= cc->full_bw * BBR_FULL_BW_THRESH) {
 			cc->full_bw = m;
 			cc->full_cnt = 0;
 		} else if (++cc->full_cnt >= BBR_FULL_BW_ROUNDS) {
 			/* The pipe is full: drain to the target at once. */
-			cc->mode = BBR_PROBE_BW;
+			enter_probe_bw(c, 1);
 			if (cc->cwnd > target(c, BBR_CWND_GAIN))
 				cc->cwnd = target(c, BBR_CWND_GAIN);
 		}
@@ -183,8 +277,21 @@ static void ack_aggregation(struct netstack_tcp *c, uint32_t bytes,
 void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 {
 	struct tcp_cc *cc = &c->cc;
-	bool new_round = SEQ_GEQ(c->snd_una, cc->round_end);
+	/* A round ends when what was sent at its start is acknowledged, and
+	 * lasts at least half a min RTT: a cumulative ACK that jumps over
+	 * SACKed data after a repaired hole ends rounds in quick succession,
+	 * whose samples would be noise and whose count would end STARTUP
+	 * (three rounds without growth) long before the pipe is full. And
+	 * at least BBR_MIN_ROUND_NS: between neighbours the RTT is shorter
+	 * than the batches both ends send and acknowledge in. */
+	uint64_t min_len = (uint64_t)cc->min_rtt_us * 500;
+	bool new_round;
 	uint32_t t;
+
+	if (min_len < BBR_MIN_ROUND_NS)
+		min_len = BBR_MIN_ROUND_NS;
+	new_round = SEQ_GEQ(c->snd_una, cc->round_end) &&
+		    c->st->now - cc->round_time >= min_len;
 
 	cc->delivered += bytes;
 	if (new_round)
@@ -202,7 +309,7 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 	case BBR_PROBE_RTT:
 		cc->cwnd = BBR_MIN_CWND_SEGS * c->mss;
 		if (c->st->now >= cc->probe_rtt_end && cc->min_rtt_us) {
-			cc->mode = BBR_PROBE_BW;
+			enter_probe_bw(c, 2);
 			cc->min_rtt_time = c->st->now;
 			cc->cwnd = target(c, BBR_CWND_GAIN);
 		}
@@ -218,6 +325,7 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 			cc->cwnd += bytes;
 		break;
 	default:
+		advance_cycle(c);
 		t = target(c, BBR_CWND_GAIN);
 		if (cc->cwnd < t)
 			cc->cwnd = cc->cwnd + bytes < t ? cc->cwnd + bytes : t;
@@ -240,16 +348,6 @@ void tcp_bbr_on_loss(struct netstack_tcp *c)
 	cc->extra_acked[0] = cc->extra_acked[1] = 0;
 	cc->ack_epoch_acked = 0;
 	cc->ack_epoch_time = c->st->now;
-	/* STARTUP's window (5.8 BDP) overshoots a path with a shallow
-	 * buffer into heavy loss and a cascade of timeouts (measured: a
-	 * 50 ms path with 1% loss fell to 30-90 Mbit/s in one run of
-	 * three). A loss ends it; PROBE_BW's two BDP still double the rate
-	 * per round trip while the path has room. */
-	if (cc->mode == BBR_STARTUP) {
-		cc->mode = BBR_PROBE_BW;
-		if (cc->cwnd > target(c, BBR_CWND_GAIN))
-			cc->cwnd = target(c, BBR_CWND_GAIN);
-	}
 }
 
 void tcp_bbr_on_rto(struct netstack_tcp *c)

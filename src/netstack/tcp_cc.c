@@ -178,6 +178,20 @@ void tcp_cc_on_rto(struct netstack_tcp *c)
 	c->cc.cwnd = c->mss;
 }
 
+/* Linux's defaults for window-based control: twice the window per RTT in
+ * slow start, 1.2 times it in congestion avoidance. */
+uint64_t tcp_pacing_rate(const struct netstack_tcp *c)
+{
+	uint64_t rate;
+
+	if (c->st->cfg.cc == NETSTACK_CC_BBR)
+		return tcp_bbr_pacing_rate(c);
+	if (!c->srtt_us)
+		return 0;
+	rate = (uint64_t)c->cc.cwnd * 1000000 / c->srtt_us;
+	return c->cc.cwnd < c->cc.ssthresh ? 2 * rate : rate * 6 / 5;
+}
+
 void tcp_cc_after_idle(struct netstack_tcp *c)
 {
 	/* RFC 5681 4.1: restart window after an idle RTO. */

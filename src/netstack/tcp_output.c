@@ -425,11 +425,43 @@ static bool can_send_data(const struct netstack_tcp *c)
 	}
 }
 
+/* Pacing as a token bucket in time: pace_next is when the next segment is
+ * due; credit builds up to TCP_PACE_BURST_US. True when the rate says
+ * wait: the TT_PACE timer then runs output again once TCP_PACE_WAKE_US of
+ * credit has come. */
+static bool pace_wait(struct netstack_tcp *c, uint64_t rate)
+{
+	uint64_t now = c->st->now, burst = TCP_PACE_BURST_US * 1000ull, gap;
+
+	if (!rate)
+		return false;
+	if (c->pace_next + burst < now)
+		c->pace_next = now - burst;
+	/* Not more than one segment's time ahead at the current rate: a
+	 * rate that rose since (the model's, or a new RTT's) applies now. */
+	gap = ((uint64_t)c->mss + 40) * NS_PER_SEC / rate;
+	if (c->pace_next > now + gap)
+		c->pace_next = now + gap;
+	if (c->pace_next <= now)
+		return false;
+	if (!c->timers[TT_PACE])
+		tcp_timer_set(c, TT_PACE, c->pace_next - now +
+					  TCP_PACE_WAKE_US * 1000ull);
+	return true;
+}
+
+static void pace_sent(struct netstack_tcp *c, uint64_t rate, uint32_t len)
+{
+	if (rate)
+		c->pace_next += ((uint64_t)len + 40) * NS_PER_SEC / rate;
+}
+
 void tcp_output(struct netstack_tcp *c)
 {
 	uint32_t pipe, cwnd, room, unsent, wroom, n, start, len, seg;
 	uint32_t wnd_end, end;
-	bool fin, by_cwnd = false, sent_any = false;
+	bool fin, by_cwnd = false, sent_any = false, paced = false;
+	uint64_t rate;
 	int burst = 0;
 
 	if (c->state == NETSTACK_TCP_CLOSED)
@@ -439,13 +471,20 @@ void tcp_output(struct netstack_tcp *c)
 			tcp_send_ack(c);
 		return;
 	}
+	rate = tcp_pacing_rate(c);
 	while (burst < TCP_BURST_MAX) {
+		if (pace_wait(c, rate)) {
+			paced = true;
+			break;
+		}
 		pipe = tcp_pipe(c);
 		cwnd = c->cc.cwnd;
 		room = cwnd > pipe ? cwnd - pipe : 0;
 		seg = seg_room(c);
 		/* Retransmissions that were lost again come first. */
 		if (room >= seg && c->again.n && resend_again(c, seg)) {
+			c->cc.round_rexmt += seg;
+			pace_sent(c, rate, seg);
 			sent_any = true;
 			burst++;
 			continue;
@@ -460,6 +499,8 @@ void tcp_output(struct netstack_tcp *c)
 			c->retransmits++;
 			c->st->stats.tcp_retransmits++;
 			c->rtt_timing = false;
+			c->cc.round_rexmt += len;
+			pace_sent(c, rate, len);
 			sent_any = true;
 			burst++;
 			continue;
@@ -506,12 +547,16 @@ void tcp_output(struct netstack_tcp *c)
 		c->bytes_sent += n;
 		if (fin)
 			c->fin_sent = true;
+		pace_sent(c, rate, n);
 		sent_any = true;
 		burst++;
 		if (fin)
 			break;
 	}
-	c->cwnd_limited = by_cwnd ||
+	c->pace_blocked = paced;
+	/* Held back by the rate counts as limited by the window: the rate
+	 * is the window spread over the RTT. */
+	c->cwnd_limited = by_cwnd || paced ||
 			  (c->cc.cwnd < c->cc.ssthresh &&
 			   tcp_flight_size(c) * 2 >= c->cc.cwnd);
 	if (burst >= TCP_BURST_MAX)
@@ -523,7 +568,7 @@ void tcp_output(struct netstack_tcp *c)
 	/* Data waiting, nothing in flight, and a window too small to send
 	 * into (zero, or below SWS avoidance's threshold): persist. */
 	if (c->snd_nxt == c->snd_una && SEQ_GT(fin_seq(c), c->snd_nxt) &&
-	    !c->timers[TT_REXMT]) {
+	    !c->timers[TT_REXMT] && !paced) {
 		c->persisting = true;
 		tcp_arm_rexmt(c);
 	}

@@ -424,6 +424,9 @@ void tcp_timer_run(struct netstack *st)
 			case TT_MISC:
 				timeout_misc(c);
 				break;
+			case TT_PACE:
+				tcp_output(c);
+				break;
 			}
 		}
 		if (c->state != NETSTACK_TCP_CLOSED && !c->dead)

@@ -83,9 +83,32 @@ static void inner_flush(void *ctx)
 	arm_timer(n);
 }
 
+/* SIGUSR1, and at exit when verbose. */
+static void report_tcp(const struct node *n)
+{
+	struct netstack_stats s;
+
+	netstack_get_stats(n->st, &s);
+	fprintf(stderr, "%s: tcp: %llu segments out, %llu retransmitted "
+		"(%llu fast recoveries, %llu timeouts, %llu tail probes), "
+		"%llu stalls\n", n->d.ifname,
+		(unsigned long long)s.tcp_out,
+		(unsigned long long)s.tcp_retransmits,
+		(unsigned long long)s.tcp_fast_retransmits,
+		(unsigned long long)s.tcp_rto_expired,
+		(unsigned long long)s.tcp_tail_loss_probes,
+		(unsigned long long)s.tcp_stalls);
+}
+
+static void inner_report(void *ctx)
+{
+	report_tcp(ctx);
+}
+
 static const struct daemon_inner node_inner = {
 	.deliver = inner_deliver,
 	.flush = inner_flush,
+	.report = inner_report,
 };
 
 static void stack_output(void *ctx, struct pktbuf *pb)
@@ -107,22 +130,6 @@ static const struct netstack_ops node_stack_ops = {
 	.output = stack_output,
 	.log = stack_log,
 };
-
-static void log_tcp_stats(const struct node *n)
-{
-	struct netstack_stats s;
-
-	netstack_get_stats(n->st, &s);
-	daemon_log(&n->d, "tcp: %llu segments out, %llu retransmitted "
-		   "(%llu fast recoveries, %llu timeouts, %llu tail probes), "
-		   "%llu stalls",
-		   (unsigned long long)s.tcp_out,
-		   (unsigned long long)s.tcp_retransmits,
-		   (unsigned long long)s.tcp_fast_retransmits,
-		   (unsigned long long)s.tcp_rto_expired,
-		   (unsigned long long)s.tcp_tail_loss_probes,
-		   (unsigned long long)s.tcp_stalls);
-}
 
 int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 {
@@ -198,7 +205,8 @@ int node_run(struct node *n)
 		return ret;
 	arm_timer(n);
 	ret = daemon_run(&n->d);
-	log_tcp_stats(n);
+	if (n->d.verbose)
+		report_tcp(n);
 	return ret;
 }
 

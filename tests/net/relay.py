@@ -2,13 +2,17 @@
 """UDP relay with delay and loss, for WireGuard tests (no netem here).
 
     relay.py --listen ADDR:PORT --target ADDR:PORT [--delay-ms D] [--loss P]
+             [--reorder P --reorder-ms R] [--blackhole-ms B]
              [--seed N] [--stats FILE]
 
 Datagrams from any client to --listen go to --target from one socket per
 client; replies go back to that client. Each direction gets D ms of delay
 (so the added RTT is 2*D) and drops each datagram with probability P
-(percent). Order is kept. Prints "READY" once bound; SIGTERM prints counts
-to --stats (or stderr).
+(percent). With --reorder, each datagram is held R ms longer with
+probability P (percent), so the ones behind it overtake it; otherwise order
+is kept. SIGUSR1 starts a blackhole: for B ms (default 2000) every datagram
+is dropped, both ways. Prints "READY" once bound; SIGTERM prints counts to
+--stats (or stderr).
 """
 import argparse
 import heapq
@@ -33,6 +37,9 @@ def main():
     ap.add_argument("--target", required=True)
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--loss", type=float, default=0.0)
+    ap.add_argument("--reorder", type=float, default=0.0)
+    ap.add_argument("--reorder-ms", type=float, default=5.0)
+    ap.add_argument("--blackhole-ms", type=float, default=2000.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats")
     a = ap.parse_args()
@@ -51,10 +58,13 @@ def main():
     seq = 0
     delay = a.delay_ms / 1000.0
     loss = a.loss / 100.0
-    counts = {"in": 0, "out": 0, "lost": 0}
+    reorder = a.reorder / 100.0
+    counts = {"in": 0, "out": 0, "lost": 0, "reordered": 0, "blackholed": 0}
+    blackhole_until = [0.0]
 
     def finish(*_):
-        msg = "relay: in=%(in)d out=%(out)d lost=%(lost)d\n" % counts
+        msg = ("relay: in=%(in)d out=%(out)d lost=%(lost)d "
+               "reordered=%(reordered)d blackholed=%(blackholed)d\n" % counts)
         if a.stats:
             with open(a.stats, "w") as f:
                 f.write(msg)
@@ -64,6 +74,11 @@ def main():
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
+
+    def blackhole(*_):
+        blackhole_until[0] = time.monotonic() + a.blackhole_ms / 1000.0
+
+    signal.signal(signal.SIGUSR1, blackhole)
     poll = select.epoll()
     poll.register(lsock.fileno(), select.EPOLLIN)
     print("READY", flush=True)
@@ -71,10 +86,17 @@ def main():
     def forward(sock, data, addr):
         nonlocal seq
         counts["in"] += 1
+        if blackhole_until[0] and time.monotonic() < blackhole_until[0]:
+            counts["blackholed"] += 1
+            return
         if loss and rng.random() < loss:
             counts["lost"] += 1
             return
-        if not delay:
+        extra = 0.0
+        if reorder and rng.random() < reorder:
+            counts["reordered"] += 1
+            extra = a.reorder_ms / 1000.0
+        if not delay and not extra:
             try:
                 if addr is None:
                     sock.send(data)
@@ -85,7 +107,7 @@ def main():
                 pass
             return
         seq += 1
-        heapq.heappush(queue, (time.monotonic() + delay, seq, sock, data, addr))
+        heapq.heappush(queue, (time.monotonic() + delay + extra, seq, sock, data, addr))
 
     while True:
         timeout = -1

@@ -2,6 +2,7 @@
 """TCP and UDP transfer helper for the offload tests.
   xfer.py serve-tcp ADDR PORT N        accept N connections; print "len sha256" per connection
   xfer.py send-tcp ADDR PORT SIZE SEED send SIZE deterministic bytes; print "len sha256"
+  xfer.py send-file ADDR PORT FILE     send FILE, half-close, wait for the peer's close
   xfer.py serve-udp ADDR PORT SECONDS  print "count reordered" of datagrams numbered by send-udp
   xfer.py send-udp ADDR PORT COUNT SIZE[,SIZE...]  numbered datagrams, sizes in turn
   xfer.py serve-udp-check ADDR PORT COUNT  receive up to COUNT datagrams from send-udp-sizes (3 s
@@ -45,6 +46,15 @@ elif cmd == "send-tcp":
     c.recv(1)
     c.close()
     print(len(payload), hashlib.sha256(payload).hexdigest())
+elif cmd == "send-file":
+    addr, port, path = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    c = socket.create_connection((addr, port), timeout=20)
+    c.settimeout(None)
+    with open(path, "rb") as f:
+        c.sendfile(f)
+    c.shutdown(socket.SHUT_WR)
+    c.recv(1)
+    c.close()
 elif cmd == "serve-udp":
     addr, port, secs = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
