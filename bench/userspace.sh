@@ -11,7 +11,12 @@
 #   3. no added delay: one TCP flow through the [Forward] vs the TUN path
 #      (target >= 70%);
 #   4. 50 ms RTT through the relay: the same vs the kernel's TCP over the
-#      same relay (target >= 80%), and with 1% loss (target >= 50%).
+#      same relay (target >= 80%), and with 1% loss (target >= 50%);
+#   5. into a slow receiver: one flow from a userspace [Expose] down to
+#      Debian's wireguard-go in TUN mode (default socket buffers), against
+#      the same flow served by kernel TCP over a TUN-mode spokewire to the
+#      same wireguard-go: throughput (target >= 80%) and retransmitted
+#      segments (target <= 2x the kernel's, per segment sent).
 #   ROUNDS=3 SECONDS_PER_TEST=10 BUILD=build bench/userspace.sh
 # Not part of the test suite. Needs root.
 set -u
@@ -198,6 +203,91 @@ endpoint 127.0.0.1:40002
 flows rtt50loss1
 endpoint "$HUB:51820"
 
+# ---- 5: into Debian's wireguard-go (a receiver with small buffers)
+NS_C=$PFX-c
+ns_new "$NS_C"
+veth_link "$NS_A" "$NS_C" 2
+genkey wgo
+genkey kern
+genkey exp
+IF_W=$(ifname w)
+IF_K=$(ifname k)
+IF_E=$(ifname e)
+WGO=$(outer4 2 2)
+wg_dev "$NS_C" "$IF_W" wireguard-go wgo 51820 10.70.0.3/24
+wg_peer "$NS_C" "$IF_W" kern 10.70.0.1/32
+wg_peer "$NS_C" "$IF_W" exp 10.70.0.2/32
+K_CONF=$(conf_write "$IF_K" root <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile kern)")
+Address = 10.70.0.1/32
+ListenPort = 51821
+[Peer]
+PublicKey = $(pub wgo)
+Endpoint = $WGO:51820
+AllowedIPs = 10.70.0.3/32
+PersistentKeepalive = 25
+EOF
+)
+E_CONF=$(conf_write "$IF_E" root <<EOF
+[Interface]
+PrivateKey = $(cat "$(keyfile exp)")
+Address = 10.70.0.2/32
+ListenPort = 51822
+Mode = userspace
+[Peer]
+PublicKey = $(pub wgo)
+Endpoint = $WGO:51820
+AllowedIPs = 10.70.0.3/32
+PersistentKeepalive = 25
+[Expose]
+Listen = 5210
+Target = 127.0.0.1:5211
+EOF
+)
+up_root "$NS_A" "$K_CONF" || die "kernel-side interface up"
+LOG_LEVEL=verbose up_root "$NS_A" "$E_CONF" || die "expose interface up"
+E_PID=$(for p in $(ns_daemon_pids "$NS_A" spokewire); do
+	grep -q "$IF_E" "/proc/$p/cmdline" && echo "$p"; done | head -1)
+nsx "$NS_A" iperf3 -s -B 10.70.0.1 -p 5210 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+nsx "$NS_A" iperf3 -s -B 127.0.0.1 -p 5211 >/dev/null 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+ping_wait "$NS_C" 30 10.70.0.1 || die "no handshake between wireguard-go and the TUN interface"
+ping_wait "$NS_C" 30 10.70.0.2 || die "no handshake between wireguard-go and the userspace node"
+
+# nstat_get NS COUNTER: the namespace's counter, ever.
+nstat_get() { nsx "$1" nstat -az "$2" | awk -v c="$2" '$1 == c { print $2 }'; }
+# node_counters: "segments-out retransmitted" of the userspace node.
+node_counters() {
+	local log n
+	log=$(uplog "$E_CONF")
+	n=$(grep -c ': tcp: ' "$log")
+	kill -USR1 "$E_PID"
+	wait_until 5 bash -c "[ \$(grep -c ': tcp: ' $log) -gt $n ]"
+	grep ': tcp: ' "$log" | tail -1 | awk '{ print $3, $6 }'
+}
+permille() { awk -v r="$1" -v o="$2" 'BEGIN { if (o > 0) printf "%.1f", 1000 * r / o; else print "nan" }'; }
+kt="" ut="" kr="" ur=""
+for ((i = 0; i < ROUNDS; i++)); do
+	o0=$(nstat_get "$NS_A" TcpOutSegs)
+	r0=$(nstat_get "$NS_A" TcpRetransSegs)
+	kt+=" $(nsx "$NS_C" timeout $((DUR + 20)) iperf3 -c 10.70.0.1 -p 5210 -R -t "$DUR" -J 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0)"
+	kr+=" $(permille $(($(nstat_get "$NS_A" TcpRetransSegs) - r0)) $(($(nstat_get "$NS_A" TcpOutSegs) - o0)))"
+	read -r o0 r0 <<<"$(node_counters)"
+	ut+=" $(nsx "$NS_C" timeout $((DUR + 20)) iperf3 -c 10.70.0.2 -p 5210 -R -t "$DUR" -J 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0)"
+	read -r o1 r1 <<<"$(node_counters)"
+	ur+=" $(permille $((r1 - r0)) $((o1 - o0)))"
+done
+echo "  into wireguard-go: kernel TCP over TUN:$kt Mbit/s, retransmitted per 1000 sent:$kr"
+echo "  into wireguard-go: [Expose]:$ut Mbit/s, retransmitted per 1000 sent:$ur"
+MED["wgo tun"]=$(echo "$kt" | median)
+MED["wgo us"]=$(echo "$ut" | median)
+MED["wgo tun rx"]=$(echo "$kr" | median)
+MED["wgo us rx"]=$(echo "$ur" | median)
+
 echo
 echo "== summary"
 r1=$(ratio "${MED[direct us]}" "${MED[direct tun]}")
@@ -207,5 +297,9 @@ printf '%-44s %10s %10s %6s %6s %s\n' "" forward kernel ratio target ""
 printf '%-44s %10s %10s %6s %6s %s\n' "one flow, no added delay (Mbit/s)" "${MED[direct us]}" "${MED[direct tun]}" "$r1" 0.70 "$(verdict "$r1" 0.70)"
 printf '%-44s %10s %10s %6s %6s %s\n' "one flow, 50 ms RTT (Mbit/s)" "${MED[rtt50 us]}" "${MED[rtt50 tun]}" "$r2" 0.80 "$(verdict "$r2" 0.80)"
 printf '%-44s %10s %10s %6s %6s %s\n' "one flow, 50 ms RTT, 1% loss (Mbit/s)" "${MED[rtt50loss1 us]}" "${MED[rtt50loss1 tun]}" "$r3" 0.50 "$(verdict "$r3" 0.50)"
+r4=$(ratio "${MED[wgo us]}" "${MED[wgo tun]}")
+r5=$(ratio "${MED[wgo us rx]}" "${MED[wgo tun rx]}")
+printf '%-44s %10s %10s %6s %6s %s\n' "[Expose] into wireguard-go (Mbit/s)" "${MED[wgo us]}" "${MED[wgo tun]}" "$r4" 0.80 "$(verdict "$r4" 0.80)"
+printf '%-44s %10s %10s %6s %6s %s\n' "  retransmitted per 1000 segments sent" "${MED[wgo us rx]}" "${MED[wgo tun rx]}" "$r5" "<=2" "$(awk -v r="$r5" 'BEGIN { print (r <= 2) ? "ok" : "MISSED" }')"
 printf '%-44s %10s %10s %6s %6s %s\n' "idle connections: KiB each ($held held)" "$per_kib" "" "" "<=16" "$(awk -v v="$per_kib" 'BEGIN { print (v <= 16) ? "ok" : "MISSED" }')"
 printf '%-44s %10s %10s %6s %6s %s\n' "new connections/s (failed $failed, p99 ${p99} ms)" "$sustained" "" "" ">=$CONN_RATE" "$(awk -v v="$sustained" -v f="$failed" -v t="$CONN_RATE" 'BEGIN { print (v >= t * 0.99 && f == 0) ? "ok" : "MISSED" }')"
