@@ -39,6 +39,10 @@ LIB_SRC := $(filter-out $(MAIN),$(SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test tools with a main of their own (tests/netstack/: the harness that
+# puts the netstack behind a TUN device, the kernel's TCP its peer).
+HARNESS_SRC := $(sort $(wildcard tests/netstack/*.c))
+HARNESS_BIN := $(BUILD)/netstack-harness
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench-%)
@@ -63,7 +67,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit.o $(BUILD)/li
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(BUILD)/spokewire $(TEST_BIN)
+$(HARNESS_BIN): $(HARNESS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libspokewire.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(BUILD)/spokewire $(TEST_BIN) $(HARNESS_BIN)
 
 # Microbenchmarks run by the bench/ scripts.
 bench-bins: $(BENCH_BIN)

@@ -7,18 +7,21 @@
 #   stack -> kernel:   the same, the harness sending
 #
 # The relay and the harness apply the same one-way delay (half the RTT) and
-# random loss in both directions (spokewire netstack-harness --relay /
+# random loss in both directions (netstack-harness --relay /
 # --delay-ms / --loss; this machine has no netem). Each case runs one flow
 # for SECONDS and reports the receiver's rate; the kernel runs with its
 # default congestion control and with cubic (TCP_CONGESTION per socket).
 #
-# Usage: bench/netstack.sh [SECONDS]   (root; SPOKEWIRE=path/to/spokewire,
-# default build/spokewire, a non-sanitizer build)
+# Usage: bench/netstack.sh [SECONDS]   (root; HARNESS=path/to/netstack-harness,
+# default build/netstack-harness, a non-sanitizer build, made here)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECS=${1:-10}
-SPOKEWIRE=${SPOKEWIRE:-$ROOT/build/spokewire}
+if [ -z "${HARNESS:-}" ]; then
+	make -s -j"$(nproc)" build/netstack-harness || exit 1
+	HARNESS=$ROOT/build/netstack-harness
+fi
 PEER="python3 $ROOT/tests/netstack/peer.py"
 P="swnb$$"
 C="$P-c"
@@ -41,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-[ -x "$SPOKEWIRE" ] || { echo "no $SPOKEWIRE (make first)"; exit 1; }
+[ -x "$HARNESS" ] || { echo "no $HARNESS"; exit 1; }
 for ns in "$C" "$S" "$R"; do
 	ip netns add "$ns" || exit 1
 	ip -n "$ns" link set lo up
@@ -80,7 +83,7 @@ path() {
 	# relay attaches, then each end moves to its namespace.
 	ip -n "$R" tuntap add dev "${P}a" mode tun
 	ip -n "$R" tuntap add dev "${P}b" mode tun
-	start_bg "$TMP/relay.log" ip netns exec "$R" "$SPOKEWIRE" netstack-harness \
+	start_bg "$TMP/relay.log" ip netns exec "$R" "$HARNESS" \
 		--tun "${P}a" --relay "${P}b" --delay-ms "$d" --loss "$l" --seed 11
 	wait_for "$TMP/relay.log" READY || exit 1
 	ip -n "$R" link set "${P}a" netns "$C"
@@ -95,7 +98,7 @@ path() {
 	ip -n "$C" tuntap add dev "${P}c" mode tun
 	ip -n "$C" addr add 10.69.0.1/24 dev "${P}c"
 	ip -n "$C" link set "${P}c" mtu 1420 txqueuelen 10000 up
-	start_bg "$TMP/stack.log" ip netns exec "$C" "$SPOKEWIRE" netstack-harness \
+	start_bg "$TMP/stack.log" ip netns exec "$C" "$HARNESS" \
 		--tun "${P}c" --addr 10.69.0.2 --delay-ms "$d" --loss "$l" \
 		--seed 13 --sink 5001 --source 5002:0 ${NETSTACK_CC:+--cc $NETSTACK_CC}
 	wait_for "$TMP/stack.log" READY || exit 1
@@ -159,7 +162,7 @@ echo "(Mbit/s at the receiver; ratios against the better kernel run)"
 path 0 0
 kill "${PIDS[-1]}" 2>/dev/null
 wait "${PIDS[-1]}" 2>/dev/null
-start_bg "$TMP/echo.log" ip netns exec "$C" "$SPOKEWIRE" netstack-harness \
+start_bg "$TMP/echo.log" ip netns exec "$C" "$HARNESS" \
 	--tun "${P}c" --addr 10.69.0.2 --echo 5003
 wait_for "$TMP/echo.log" READY || exit 1
 hp=$(pgrep -f "netstack-harness --tun ${P}c --addr 10.69.0.2 --echo" | head -n 1)

@@ -102,6 +102,7 @@ US_CONF=$(conf_write "$IF_U" root <<EOF
 [Interface]
 PrivateKey = $(cat "$(keyfile us)")
 Address = 10.50.3.11/32
+ListenPort = 51823
 Mode = userspace
 [Peer]
 PublicKey = $(pub hub)

@@ -9,7 +9,6 @@ int cmd_pubkey(int argc, char *argv[]);
 int cmd_device(int argc, char *argv[]);
 int cmd_controller(int argc, char *argv[]);
 /* Test tool, not listed in --help: tests/net/t_netstack*.sh. */
-int cmd_netstack_harness(int argc, char *argv[]);
 int cmd_join(int argc, char *argv[]);
 int cmd_up(int argc, char *argv[]);
 int cmd_down(int argc, char *argv[]);

@@ -25,8 +25,6 @@ static const struct {
 	  "Runs the registry and its HTTP API (--help for more)" },
 	{ "join", cmd_join, "[OPTIONS]",
 	  "Joins a controller and keeps the interface in sync" },
-	/* No help text: a test tool, left out of --help. */
-	{ "netstack-harness", cmd_netstack_harness, NULL, NULL },
 };
 
 static void usage(FILE *f)

@@ -319,10 +319,17 @@ struct netstack_tcp_info {
 	size_t sbuf_used, sbuf_max, rbuf_used, rbuf_max;
 	uint64_t bytes_sent, bytes_acked, bytes_received;
 	uint32_t retransmits, sacked_bytes, lost_bytes;
+	uint64_t pacing_rate;      /* bytes/s, 0: not paced */
+	uint64_t delivery_rate;    /* bytes/s, the model's bandwidth (BBR) */
 };
 void netstack_tcp_get_info(const struct netstack_tcp *c,
 			   struct netstack_tcp_info *info);
 const char *netstack_tcp_state_name(enum netstack_tcp_state s);
+/* Calls fn for every connection the stack holds (TIME-WAIT included),
+ * for diagnostics; fn must not open, close or abort connections. */
+void netstack_tcp_foreach(struct netstack *st,
+			  void (*fn)(void *ctx, const struct netstack_tcp *c),
+			  void *ctx);
 
 /* ------------------------------------------------------------------ UDP */
 

@@ -190,9 +190,13 @@ struct tcp_cc {
 	uint32_t ack_epoch_acked, extra_acked[2];
 	uint8_t mode, full_cnt, bw_idx, extra_rounds, extra_idx;
 	uint8_t cycle_idx;          /* PROBE_BW's place in its gain cycle */
-	uint32_t round_rexmt;       /* bytes retransmitted this round */
-	uint64_t send_dt;           /* the last round's length: when what
-				     * this round acknowledges was sent */
+	uint8_t cycle_rounds;       /* rounds into the phase */
+	uint32_t round_rexmt;       /* bytes retransmitted this round in
+				     * fast recovery (not after an RTO) */
+	uint32_t prior_cwnd;        /* before an RTO, until its recovery ends */
+	uint64_t sent, round_sent;  /* bytes sent, ever / at the round's start */
+	uint64_t send_rate;         /* bytes/s sent during the last round: what
+				     * this round acknowledges went out then */
 	uint64_t cycle_stamp;       /* when that phase began */
 	bool round_started;
 };
@@ -459,6 +463,8 @@ void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us);
 void tcp_bbr_on_loss(struct netstack_tcp *c);
 void tcp_bbr_on_rto(struct netstack_tcp *c);
 uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c);
+/* The model's bandwidth in bytes/s (0 before a sample, or without BBR). */
+uint64_t tcp_bbr_bw(const struct netstack_tcp *c);
 
 /* tcp_sack.c */
 void seq_ranges_free(struct seq_ranges *s);

@@ -60,6 +60,7 @@ void tcp_bbr_init(struct netstack_tcp *c)
 	cc->round_end = c->snd_nxt;
 	cc->round_time = c->st->now;
 	cc->round_delivered = cc->delivered;
+	cc->round_sent = cc->sent;
 	cc->min_rtt_time = c->st->now;
 	cc->ack_epoch_time = c->st->now;
 }
@@ -117,6 +118,7 @@ static void enter_probe_bw(struct netstack_tcp *c, uint8_t phase)
 	c->cc.mode = BBR_PROBE_BW;
 	c->cc.cycle_idx = phase;
 	c->cc.cycle_stamp = c->st->now;
+	c->cc.cycle_rounds = 0;
 }
 
 /* The bytes the model says the path holds: bandwidth times min RTT. */
@@ -125,20 +127,35 @@ static uint64_t bdp(const struct tcp_cc *cc)
 	return (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
 }
 
-/* PROBE_BW's gain cycle: each phase lasts a min RTT; the draining phase
- * ends early once what is in flight is down to one BDP. */
-static void advance_cycle(struct netstack_tcp *c)
+/* PROBE_BW's gain cycle, a phase per round: the probe lasts two, so that
+ * the second measures a whole round sent at its rate (a probe shorter than
+ * the round that samples it is averaged away, and the model's bandwidth,
+ * sampled at the rate it paces at less what is lost, then only drifts
+ * down); the draining phase ends early once what is in flight is down to
+ * one BDP. */
+static void advance_cycle(struct netstack_tcp *c, bool new_round)
 {
 	struct tcp_cc *cc = &c->cc;
-	bool elapsed = c->st->now - cc->cycle_stamp >
-		       (uint64_t)cc->min_rtt_us * 1000;
+	bool next = false;
 
-	if (cc->cycle_idx == 1 && tcp_pipe(c) <= bdp(cc))
-		elapsed = true;
-	if (!elapsed)
+	if (new_round)
+		cc->cycle_rounds++;
+	if (cc->cycle_idx == 0)
+		next = cc->cycle_rounds >= 2;
+	else if (cc->cycle_idx == 1)
+		next = cc->cycle_rounds >= 1 || tcp_pipe(c) <= bdp(cc);
+	else
+		next = cc->cycle_rounds >= 1;
+	if (!next)
 		return;
 	cc->cycle_idx = (uint8_t)((cc->cycle_idx + 1) % BBR_CYCLE_LEN);
 	cc->cycle_stamp = c->st->now;
+	cc->cycle_rounds = 0;
+}
+
+uint64_t tcp_bbr_bw(const struct netstack_tcp *c)
+{
+	return c->st->cfg.cc == NETSTACK_CC_BBR ? max_bw(&c->cc) : 0;
 }
 
 uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c)
@@ -190,8 +207,9 @@ void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us)
 static void round_end(struct netstack_tcp *c)
 {
 	struct tcp_cc *cc = &c->cc;
-	uint64_t dt = c->st->now - cc->round_time, ack_dt = dt;
+	uint64_t dt = c->st->now - cc->round_time, ack_dt = dt, rate;
 	uint64_t bytes = cc->delivered - cc->round_delivered;
+	uint64_t sent = cc->sent - cc->round_sent;
 	uint32_t bw, m;
 	bool overflow;
 
@@ -204,16 +222,17 @@ static void round_end(struct netstack_tcp *c)
 	 * rate sample takes the longer of the send and ACK intervals). */
 	if (dt < (uint64_t)cc->min_rtt_us * 1000)
 		dt = (uint64_t)cc->min_rtt_us * 1000;
-	if (dt < cc->send_dt)
-		dt = cc->send_dt;
-	cc->send_dt = ack_dt;
 	if (dt > 0 && bytes > 0) {
-		bw = (uint32_t)(bytes * NS_PER_SEC / dt > UINT32_MAX
-					? UINT32_MAX
-					: bytes * NS_PER_SEC / dt);
-		/* A round that was not cwnd-limited says little about the
-		 * path: only let it raise the estimate. */
-		if (c->cwnd_limited || bw > cc->bw[cc->bw_idx]) {
+		rate = bytes * NS_PER_SEC / dt;
+		if (cc->mode != BBR_STARTUP && cc->send_rate &&
+		    rate > cc->send_rate)
+			rate = cc->send_rate;
+		bw = (uint32_t)(rate > UINT32_MAX ? UINT32_MAX : rate);
+		/* A round that was not cwnd-limited, or that recovered from
+		 * a timeout, says little about the path: only let it raise
+		 * the estimate. */
+		if ((c->cwnd_limited && !cc->prior_cwnd) ||
+		    bw > cc->bw[cc->bw_idx]) {
 			cc->bw_idx = (cc->bw_idx + 1) % BBR_BW_ROUNDS;
 			cc->bw[cc->bw_idx] = bw;
 		}
@@ -221,11 +240,13 @@ static void round_end(struct netstack_tcp *c)
 	overflow = (uint64_t)cc->round_rexmt * 100 >
 			   bytes * BBR_STARTUP_LOSS_PCT &&
 		   cc->round_rexmt >= BBR_STARTUP_LOSS_SEGS * c->mss;
+	cc->send_rate = ack_dt ? sent * NS_PER_SEC / ack_dt : 0;
 	cc->round_end = c->snd_nxt;
 	cc->round_time = c->st->now;
 	cc->round_delivered = cc->delivered;
+	cc->round_sent = cc->sent;
 	cc->round_rexmt = 0;
-	if (cc->mode == BBR_STARTUP) {
+	if (cc->mode == BBR_STARTUP && !cc->prior_cwnd) {
 		m = max_bw(cc);
 		if (overflow) {
 			enter_probe_bw(c, 1);
@@ -294,6 +315,11 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 		    c->st->now - cc->round_time >= min_len;
 
 	cc->delivered += bytes;
+	if (cc->prior_cwnd && SEQ_GEQ(c->snd_una, c->recovery_point)) {
+		if (cc->cwnd < cc->prior_cwnd)
+			cc->cwnd = cc->prior_cwnd;
+		cc->prior_cwnd = 0;
+	}
 	if (new_round)
 		round_end(c);
 	ack_aggregation(c, bytes, new_round);
@@ -325,7 +351,7 @@ void tcp_bbr_delivered(struct netstack_tcp *c, uint32_t bytes)
 			cc->cwnd += bytes;
 		break;
 	default:
-		advance_cycle(c);
+		advance_cycle(c, new_round);
 		t = target(c, BBR_CWND_GAIN);
 		if (cc->cwnd < t)
 			cc->cwnd = cc->cwnd + bytes < t ? cc->cwnd + bytes : t;
@@ -354,6 +380,11 @@ void tcp_bbr_on_rto(struct netstack_tcp *c)
 {
 	tcp_bbr_on_loss(c);
 	/* Everything in flight is presumed lost: start over from one
-	 * segment and grow back to the model's window. */
+	 * segment, and take the window back once what was outstanding has
+	 * been recovered (Linux's prior_cwnd). Regrowing it from one segment
+	 * would take many rounds, which STARTUP would count as the pipe
+	 * found full. */
+	if (c->cc.cwnd > c->cc.prior_cwnd)
+		c->cc.prior_cwnd = c->cc.cwnd;
 	c->cc.cwnd = c->mss;
 }

@@ -452,6 +452,7 @@ static bool pace_wait(struct netstack_tcp *c, uint64_t rate)
 
 static void pace_sent(struct netstack_tcp *c, uint64_t rate, uint32_t len)
 {
+	c->cc.sent += len;
 	if (rate)
 		c->pace_next += ((uint64_t)len + 40) * NS_PER_SEC / rate;
 }
@@ -483,7 +484,8 @@ void tcp_output(struct netstack_tcp *c)
 		seg = seg_room(c);
 		/* Retransmissions that were lost again come first. */
 		if (room >= seg && c->again.n && resend_again(c, seg)) {
-			c->cc.round_rexmt += seg;
+			if (c->in_recovery)
+				c->cc.round_rexmt += seg;
 			pace_sent(c, rate, seg);
 			sent_any = true;
 			burst++;
@@ -499,7 +501,8 @@ void tcp_output(struct netstack_tcp *c)
 			c->retransmits++;
 			c->st->stats.tcp_retransmits++;
 			c->rtt_timing = false;
-			c->cc.round_rexmt += len;
+			if (c->in_recovery)
+				c->cc.round_rexmt += len;
 			pace_sent(c, rate, len);
 			sent_any = true;
 			burst++;

@@ -487,6 +487,8 @@ void netstack_tcp_get_info(const struct netstack_tcp *c,
 	info->retransmits = c->retransmits;
 	info->sacked_bytes = c->sacked_bytes;
 	info->lost_bytes = 0;
+	info->pacing_rate = tcp_pacing_rate(c);
+	info->delivery_rate = tcp_bbr_bw(c);
 	if (c->state != NETSTACK_TCP_CLOSED) {
 		uint32_t lh = tcp_sack_lost_high(c);
 
@@ -494,6 +496,16 @@ void netstack_tcp_get_info(const struct netstack_tcp *c,
 				   seq_ranges_covered(&c->sacked, c->snd_una,
 						      lh);
 	}
+}
+
+void netstack_tcp_foreach(struct netstack *st,
+			  void (*fn)(void *ctx, const struct netstack_tcp *c),
+			  void *ctx)
+{
+	struct tcp_list *n;
+
+	for (n = st->tcp.all_list.next; n != &st->tcp.all_list; n = n->next)
+		fn(ctx, tcp_container_of(n, struct netstack_tcp, all_node));
 }
 
 const char *netstack_tcp_state_name(enum netstack_tcp_state s)

@@ -100,9 +100,35 @@ static void report_tcp(const struct node *n)
 		(unsigned long long)s.tcp_stalls);
 }
 
+static void report_conn(void *ctx, const struct netstack_tcp *c)
+{
+	const struct node *n = ctx;
+	struct netstack_tcp_info i;
+	char a[64], b[64];
+
+	netstack_tcp_get_info(c, &i);
+	fprintf(stderr, "%s: tcp conn %s -> %s %s cwnd %u rate %llu "
+		"bw %llu srtt %u us rto %u ms wnd %u sent %llu acked %llu "
+		"received %llu retransmits %u sacked %u lost %u\n",
+		n->d.ifname,
+		netstack_addr_str(netstack_tcp_local(c), a, sizeof(a)),
+		netstack_addr_str(netstack_tcp_remote(c), b, sizeof(b)),
+		netstack_tcp_state_name(i.state), i.cwnd,
+		(unsigned long long)i.pacing_rate,
+		(unsigned long long)i.delivery_rate, i.srtt_us, i.rto_ms,
+		i.snd_wnd, (unsigned long long)i.bytes_sent,
+		(unsigned long long)i.bytes_acked,
+		(unsigned long long)i.bytes_received, i.retransmits,
+		i.sacked_bytes, i.lost_bytes);
+}
+
+/* SIGUSR1: the counters, then a line per connection (as ss -ti would). */
 static void inner_report(void *ctx)
 {
-	report_tcp(ctx);
+	struct node *n = ctx;
+
+	report_tcp(n);
+	netstack_tcp_foreach(n->st, report_conn, n);
 }
 
 static const struct daemon_inner node_inner = {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The netstack against the Linux kernel's TCP/IP: `spokewire netstack-harness`
+# The netstack against the Linux kernel's TCP/IP: tests/netstack's harness
 # owns 10.66.0.2 / fd66::2 behind a TUN device whose kernel side is 10.66.0.1
 # / fd66::1, in a namespace of its own; tests/netstack/peer.py drives the
 # kernel side. A second harness behind a second TUN drops and reorders
@@ -11,6 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 
 BYTES=${NETSTACK_BYTES:-1073741824}
+HARNESS=${HARNESS:-$(dirname "$SPOKEWIRE")/netstack-harness}
+[ -x "$HARNESS" ] || die "no $HARNESS (make tests)"
 PEER="python3 $T_ROOT/tests/netstack/peer.py"
 NS="swns$$-k"
 TUN_A="swns$$a"
@@ -36,7 +38,7 @@ harness() {
 	local name=$1 log="$T_DIR/$1.log"
 	shift
 	# ip netns exec directly (not nsx): $! must be the harness itself.
-	ip netns exec "$NS" "$SPOKEWIRE" netstack-harness "$@" >"$log" 2>&1 &
+	ip netns exec "$NS" "$HARNESS" "$@" >"$log" 2>&1 &
 	H_PID[$name]=$!
 	T_PIDS+=("$!")
 	wait_until 10 grep -q '^READY' "$log" || die "harness $name not ready"
@@ -237,6 +239,27 @@ wait_conns B 2 60
 t0=$(now_ms)
 nsx "$NS" $PEER recv 10.67.0.2 5002 >"$T_DIR/lossdown.out" 2>&1
 ms_down=$(($(now_ms) - t0))
+# A receiver with a small socket buffer that reads in bursts (64 KiB, then
+# 5 ms asleep): its window opens in jumps, and what it cannot queue it
+# drops. Everything arrives, and nothing stalls.
+kdrops() {
+	nsx "$NS" nstat -az TcpExtTCPRcvQDrop TcpExtTCPOFODrop TcpExtTCPRcvPruned \
+		TcpExtTCPZeroWindowDrop | awk '/^TcpExt/ { s += $2 } END { print s + 0 }'
+}
+d0=$(kdrops)
+rx0=$(stat A retransmits)
+nsx "$NS" $PEER recv 10.66.0.2 5006 --rcvbuf 65536 --burst 65536 \
+	--burst-gap-ms 5 >"$T_DIR/slow.out" 2>&1
+n=$((n + 1))
+wait_conns A $n
+if [ "$(kv "$T_DIR/slow.out" RX_BYTES)" = 33554432 ] &&
+	[ "$(kv "$T_DIR/slow.out" RX_SHA256)" = "$(conn_field A $n tx_sha256)" ]; then
+	pass slow-small-receiver
+	info "slow receiver (64 KiB buffer, bursts): $(kv "$T_DIR/slow.out" MBPS) Mbit/s, kernel dropped $(($(kdrops) - d0)) segments, we retransmitted $(($(stat A retransmits) - rx0))"
+else
+	fail slow-small-receiver "$(cat "$T_DIR/slow.out")"
+fi
+
 wait_conns B 3 60
 if [ "$(kv "$T_DIR/lossup.out" TX_SHA256)" = "$(conn_field B 2 rx_sha256)" ] &&
 	[ "$(conn_field B 2 rx_bytes)" = "$LOSSY" ]; then
@@ -268,3 +291,11 @@ for h in A B; do
 	fi
 done
 info "A: $(grep '^STATS' "$T_DIR/A.log" | tail -n 1)"
+# The watchdog: no connection went two RTOs without sending.
+for h in A B; do
+	if [ "$(stat $h stalls)" = 0 ] && ! grep -q '^STALL' "$T_DIR/$h.log"; then
+		pass "no-stall-$h"
+	else
+		fail "no-stall-$h" "$(grep '^STALL' "$T_DIR/$h.log" | head -3)"
+	fi
+done

@@ -64,6 +64,7 @@ SPOKE_CONF=$(conf_write "$IF_S" nobody <<EOF
 [Interface]
 PrivateKey = $(cat "$(keyfile spoke)")
 Address = 10.50.3.10/32
+ListenPort = 51820
 Mode = userspace
 DNS = 10.50.0.1
 

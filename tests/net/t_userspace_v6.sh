@@ -77,6 +77,7 @@ U_CONF=$(conf_write "$IF_U" nobody <<EOF
 [Interface]
 PrivateKey = $(cat "$(keyfile u)")
 Address = 10.50.0.2/32, fd50::2/64
+ListenPort = 51821
 Mode = userspace
 
 [Peer]
@@ -133,7 +134,8 @@ Deny = fd00:200:2::3/128
 EOF
 )
 # W: a userspace node with an IPv6 overlay address only, its proxies used
-# with a name that has both A and AAAA records.
+# with a name that has both A and AAAA records. The one userspace config
+# without ListenPort (a random port, as wg-quick leaves it).
 W_CONF=$(conf_write "$IF_W" nobody <<EOF
 [Interface]
 PrivateKey = $(cat "$(keyfile w)")

@@ -71,12 +71,15 @@ def send_stream(sock, total, h, ss_at=None, host=None, port=None,
     return sent, ss
 
 
-def read_all(sock, h, pause_after=0, pause_s=0.0, seconds=0.0):
+def read_all(sock, h, pause_after=0, pause_s=0.0, seconds=0.0, burst=0,
+             burst_gap_s=0.0):
+    """Reads to EOF; with burst, at most that many bytes at a time, then
+    sleeps burst_gap_s (a slow application)."""
     n = 0
     paused = False
     end = time.time() + seconds if seconds else None
     while not end or time.time() < end:
-        d = sock.recv(1 << 20)
+        d = sock.recv(burst or (1 << 20))
         if not d:
             return n
         h.update(d)
@@ -84,6 +87,8 @@ def read_all(sock, h, pause_after=0, pause_s=0.0, seconds=0.0):
         if pause_after and not paused and n >= pause_after:
             paused = True
             time.sleep(pause_s)
+        if burst_gap_s:
+            time.sleep(burst_gap_s)
     return n
 
 
@@ -124,7 +129,8 @@ def cmd_recv(a):
     s = connect(a.host, a.port, rcvbuf=a.rcvbuf)
     rx = hashlib.sha256()
     t0 = time.time()
-    n = read_all(s, rx, a.pause_after, a.pause_s, a.seconds)
+    n = read_all(s, rx, a.pause_after, a.pause_s, a.seconds, a.burst,
+                 a.burst_gap_ms / 1000.0)
     dt = time.time() - t0
     out(rx_bytes=n, rx_sha256=rx.hexdigest(), ms=int(dt * 1000),
         mbps=f"{n * 8 / dt / 1e6:.1f}")
@@ -336,6 +342,8 @@ def main():
     q.add_argument("--pause-after", type=int, default=0)
     q.add_argument("--pause-s", type=float, default=0)
     q.add_argument("--rcvbuf", type=int, default=0)
+    q.add_argument("--burst", type=int, default=0)
+    q.add_argument("--burst-gap-ms", type=float, default=0)
     q.add_argument("--send-after-eof", type=int, default=0)
     q.add_argument("--seconds", type=float, default=0)
     for name in ("refused", "udp"):

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/netstack-harness.h"
+#include "harness.h"
 
 static const char *const mode_names[] = { "sink", "source", "echo",
 					  "connect" };
@@ -73,7 +73,7 @@ void harness_print_stats(struct harness *h)
 	       "conns=%llu time_wait=%llu opened=%llu closed=%llu "
 	       "mem_peak=%llu echo_replies=%llu unreach_sent=%llu "
 	       "no_buffer=%llu dropped_in=%llu dropped_out=%llu "
-	       "reordered=%llu\n",
+	       "reordered=%llu stalls=%llu\n",
 	       (unsigned long long)s.tcp_in, (unsigned long long)s.tcp_out,
 	       (unsigned long long)s.tcp_retransmits,
 	       (unsigned long long)s.tcp_lost_retransmits,
@@ -96,7 +96,8 @@ void harness_print_stats(struct harness *h)
 	       (unsigned long long)s.ip_no_buffer,
 	       (unsigned long long)h->dropped[DIR_IN],
 	       (unsigned long long)h->dropped[DIR_OUT],
-	       (unsigned long long)h->reordered);
+	       (unsigned long long)h->reordered,
+	       (unsigned long long)s.tcp_stalls);
 	fflush(stdout);
 }
 

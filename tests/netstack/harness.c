@@ -1,5 +1,6 @@
-/* `spokewire netstack-harness`: a test tool (not in --help) that binds the
- * netstack to an existing TUN device so the Linux kernel's TCP is its peer.
+/* netstack-harness (build/.../netstack-harness, a test tool, not shipped):
+ * binds the netstack to an existing TUN device so the Linux kernel's TCP is
+ * its peer.
  * It serves sink/source/echo ports, opens connections to the kernel side,
  * hashes every byte (SHA-256), can drop, reorder and delay packets between
  * TUN and stack (or relay between two TUNs), and prints one line per
@@ -15,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/netstack-harness.h"
+#include "crypto/crypto.h"
+#include "harness.h"
 
 static void on_tick(struct loop *loop, void *arg)
 {
@@ -105,7 +106,7 @@ static int parse_endpoint(const char *s, struct netstack_addr *a)
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: %s netstack-harness --tun NAME --addr IP [--addr IP6]\n"
+		"Usage: netstack-harness --tun NAME --addr IP [--addr IP6]\n"
 		"  [--mtu N] [--loss PCT] [--reorder PCT] [--delay-ms MS]\n"
 		"  [--seed N] [--relay TUN2]\n"
 		"  [--no-sack] [--no-wscale] [--no-ts] [--cc cubic|newreno|bbr]\n"
@@ -113,8 +114,7 @@ static void usage(void)
 		"  [--sink PORT] [--source PORT:BYTES] [--echo PORT]\n"
 		"  [--sink-pause PORT --pause-after BYTES --pause-ms MS]\n"
 		"  [--udp-echo PORT]\n"
-		"  [--connect IP:PORT:BYTES [--count N]] [--exit-after N]\n",
-		prog_name);
+		"  [--connect IP:PORT:BYTES [--count N]] [--exit-after N]\n");
 }
 
 static int add_service(struct harness *h, enum mode mode, const char *arg)
@@ -133,7 +133,7 @@ static int add_service(struct harness *h, enum mode mode, const char *arg)
 	return s->port ? 0 : -1;
 }
 
-int cmd_netstack_harness(int argc, char *argv[])
+int main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "tun", required_argument, NULL, 't' },
@@ -172,7 +172,7 @@ int cmd_netstack_harness(int argc, char *argv[])
 	int opt, ret = 1;
 	char *p;
 
-	if (!h)
+	if (!h || crypto_init())
 		return 1;
 	h->tun_fd = h->sig_fd = h->relay_fd = -1;
 	netstack_config_default(&cfg);
