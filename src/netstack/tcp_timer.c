@@ -349,6 +349,7 @@ static void timeout_rexmt(struct netstack_tcp *c)
 	c->recovery_point = c->snd_nxt;
 	c->dupacks = 0;
 	c->rtt_timing = false;
+	c->pace_next = 0; /* the retransmission goes now, whatever the rate */
 	backoff(c);
 	tcp_output(c);
 	if (c->last_send_time != st->now)

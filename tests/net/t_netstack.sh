@@ -17,6 +17,7 @@ PEER="python3 $T_ROOT/tests/netstack/peer.py"
 NS="swns$$-k"
 TUN_A="swns$$a"
 TUN_B="swns$$b"
+TUN_C="swns$$c"
 
 ns_new "$NS"
 
@@ -31,6 +32,7 @@ tun_up() {
 }
 tun_up "$TUN_A" 10.66.0 fd66
 tun_up "$TUN_B" 10.67.0 fd67
+tun_up "$TUN_C" 10.68.0 fd68
 
 # harness NAME ARGS...: start a harness in the background, wait for READY.
 declare -A H_PID=()
@@ -239,9 +241,9 @@ wait_conns B 2 60
 t0=$(now_ms)
 nsx "$NS" $PEER recv 10.67.0.2 5002 >"$T_DIR/lossdown.out" 2>&1
 ms_down=$(($(now_ms) - t0))
-# A receiver with a small socket buffer that reads in bursts (64 KiB, then
-# 5 ms asleep): its window opens in jumps, and what it cannot queue it
-# drops. Everything arrives, and nothing stalls.
+# A kernel socket with a small buffer (64 KiB) whose application reads in
+# bursts (64 KiB, then 5 ms asleep): its window opens in jumps.
+# Everything arrives, and nothing stalls.
 kdrops() {
 	nsx "$NS" nstat -az TcpExtTCPRcvQDrop TcpExtTCPOFODrop TcpExtTCPRcvPruned \
 		TcpExtTCPZeroWindowDrop | awk '/^TcpExt/ { s += $2 } END { print s + 0 }'
@@ -258,6 +260,33 @@ if [ "$(kv "$T_DIR/slow.out" RX_BYTES)" = 33554432 ] &&
 	info "slow receiver (64 KiB buffer, bursts): $(kv "$T_DIR/slow.out" MBPS) Mbit/s, kernel dropped $(($(kdrops) - d0)) segments, we retransmitted $(($(stat A retransmits) - rx0))"
 else
 	fail slow-small-receiver "$(cat "$T_DIR/slow.out")"
+fi
+
+# A receiver that drops: harness C puts a 64 KiB queue, drained at 200
+# Mbit/s in 2 ms bursts, in front of the kernel (a UDP socket with a small
+# buffer and a reader that comes by now and then, as wireguard-go's). The
+# stack must pace into it: little lost, nothing stalled, every byte there.
+SLOW=67108864
+harness C --tun "$TUN_C" --addr 10.68.0.2 --source 5002:"$SLOW" \
+	--rx-queue 65536 --rx-rate-mbit 200 --rx-burst-ms 2
+nsx "$NS" $PEER recv 10.68.0.2 5002 >"$T_DIR/rxq.out" 2>&1
+wait_conns C 1 60
+if [ "$(kv "$T_DIR/rxq.out" RX_BYTES)" = "$SLOW" ] &&
+	[ "$(kv "$T_DIR/rxq.out" RX_SHA256)" = "$(conn_field C 1 tx_sha256)" ]; then
+	pass dropping-receiver
+else
+	fail dropping-receiver "$(cat "$T_DIR/rxq.out")"
+fi
+wait_until 5 grep -q '^STATS' "$T_DIR/C.log"
+out=$(stat C tcp_out)
+rexmt=$(stat C retransmits)
+drops=$(stat C rx_drops)
+info "dropping receiver (64 KiB at 200 Mbit/s): $(kv "$T_DIR/rxq.out" MBPS) Mbit/s, it dropped $drops of $out segments, we retransmitted $rexmt"
+# Unpaced, a window's worth arrived at once and the queue dropped a third.
+if [ "${drops:-0}" -gt 0 ] && [ $((rexmt * 10)) -lt "$out" ]; then
+	pass dropping-receiver-little-loss
+else
+	fail dropping-receiver-little-loss "$drops drops, $rexmt of $out segments retransmitted"
 fi
 
 wait_conns B 3 60
@@ -281,7 +310,7 @@ info "B: $(grep '^STATS' "$T_DIR/B.log" | tail -n 1)"
 [ "$(stat B fast_recoveries)" -gt 0 ] && pass fast-recovery || fail fast-recovery "no fast recovery"
 
 # ---------------------------------------------------------------- shutdown
-for h in A B; do
+for h in A B C; do
 	kill -TERM "${H_PID[$h]}"
 	if wait_until 10 pid_gone "${H_PID[$h]}"; then
 		wait "${H_PID[$h]}"
@@ -292,7 +321,7 @@ for h in A B; do
 done
 info "A: $(grep '^STATS' "$T_DIR/A.log" | tail -n 1)"
 # The watchdog: no connection went two RTOs without sending.
-for h in A B; do
+for h in A B C; do
 	if [ "$(stat $h stalls)" = 0 ] && ! grep -q '^STALL' "$T_DIR/$h.log"; then
 		pass "no-stall-$h"
 	else

@@ -73,7 +73,7 @@ void harness_print_stats(struct harness *h)
 	       "conns=%llu time_wait=%llu opened=%llu closed=%llu "
 	       "mem_peak=%llu echo_replies=%llu unreach_sent=%llu "
 	       "no_buffer=%llu dropped_in=%llu dropped_out=%llu "
-	       "reordered=%llu stalls=%llu\n",
+	       "reordered=%llu stalls=%llu rx_drops=%llu\n",
 	       (unsigned long long)s.tcp_in, (unsigned long long)s.tcp_out,
 	       (unsigned long long)s.tcp_retransmits,
 	       (unsigned long long)s.tcp_lost_retransmits,
@@ -97,7 +97,8 @@ void harness_print_stats(struct harness *h)
 	       (unsigned long long)h->dropped[DIR_IN],
 	       (unsigned long long)h->dropped[DIR_OUT],
 	       (unsigned long long)h->reordered,
-	       (unsigned long long)s.tcp_stalls);
+	       (unsigned long long)s.tcp_stalls,
+	       (unsigned long long)h->rx_drops);
 	fflush(stdout);
 }
 

@@ -51,14 +51,53 @@ static void tun_write(struct harness *h, int fd, struct pktbuf *pb)
 
 /* Past the filter: into the stack (or the other TUN when relaying), or
  * out to the kernel. */
+static void rx_enqueue(struct harness *h, struct pktbuf *pb);
+
 static void deliver(struct harness *h, int dir, struct pktbuf *pb)
 {
-	if (dir == DIR_OUT)
+	if (dir == DIR_OUT && h->rx_limit)
+		rx_enqueue(h, pb);
+	else if (dir == DIR_OUT)
 		tun_write(h, h->tun_fd, pb);
 	else if (h->relay_fd >= 0)
 		tun_write(h, h->relay_fd, pb);
 	else
 		netstack_input(h->st, pb);
+}
+
+/* The slow receiver: a burst's worth of what it queued, every burst. */
+static void rx_drain(struct harness *h, uint64_t now)
+{
+	struct delay_queue *q = &h->rxq;
+	uint64_t budget;
+
+	if (now < h->rx_next)
+		return;
+	budget = h->rx_rate * h->rx_burst_ns / 1000000000ull;
+	h->rx_next = now + h->rx_burst_ns;
+	while (q->head != q->tail && budget) {
+		struct pktbuf *pb = q->ring[q->head].pb;
+
+		q->head = (q->head + 1) % DELAY_SLOTS;
+		h->rx_queued -= pb->len;
+		budget = budget > pb->len ? budget - pb->len : 0;
+		tun_write(h, h->tun_fd, pb);
+	}
+}
+
+static void rx_enqueue(struct harness *h, struct pktbuf *pb)
+{
+	struct delay_queue *q = &h->rxq;
+
+	if (h->rx_queued + pb->len > h->rx_limit ||
+	    (q->tail + 1) % DELAY_SLOTS == q->head) {
+		h->rx_drops++;
+		pktpool_put(&h->pool, pb);
+		return;
+	}
+	q->ring[q->tail].pb = pb;
+	q->tail = (q->tail + 1) % DELAY_SLOTS;
+	h->rx_queued += pb->len;
 }
 
 void harness_release(struct harness *h)
@@ -67,6 +106,8 @@ void harness_release(struct harness *h)
 	int dir;
 
 	netstack_set_clock(h->st, now);
+	if (h->rx_limit)
+		rx_drain(h, now);
 	for (dir = 0; dir < 2; ++dir) {
 		struct delay_queue *q = &h->dq[dir];
 

@@ -109,6 +109,7 @@ static void usage(void)
 		"Usage: netstack-harness --tun NAME --addr IP [--addr IP6]\n"
 		"  [--mtu N] [--loss PCT] [--reorder PCT] [--delay-ms MS]\n"
 		"  [--seed N] [--relay TUN2]\n"
+		"  [--rx-queue BYTES --rx-rate-mbit N [--rx-burst-ms MS]]\n"
 		"  [--no-sack] [--no-wscale] [--no-ts] [--cc cubic|newreno|bbr]\n"
 		"  [--rbuf-max BYTES] [--sbuf-max BYTES]\n"
 		"  [--sink PORT] [--source PORT:BYTES] [--echo PORT]\n"
@@ -160,6 +161,9 @@ int main(int argc, char *argv[])
 		{ "sink-pause", required_argument, NULL, 16 },
 		{ "delay-ms", required_argument, NULL, 17 },
 		{ "relay", required_argument, NULL, 18 },
+		{ "rx-queue", required_argument, NULL, 19 },
+		{ "rx-rate-mbit", required_argument, NULL, 20 },
+		{ "rx-burst-ms", required_argument, NULL, 21 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -178,6 +182,7 @@ int main(int argc, char *argv[])
 	netstack_config_default(&cfg);
 	h->rng = 0x9e3779b97f4a7c15ull;
 	h->connect_count = 1;
+	h->rx_burst_ns = 1000000;
 	while ((opt = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
@@ -284,6 +289,15 @@ int main(int argc, char *argv[])
 		case 17:
 			/* One way: half the round trip it adds. */
 			h->delay_ns = (uint64_t)(strtod(optarg, NULL) * 1e6);
+			break;
+		case 19:
+			h->rx_limit = strtoull(optarg, NULL, 0);
+			break;
+		case 20:
+			h->rx_rate = strtoull(optarg, NULL, 0) * 1000000 / 8;
+			break;
+		case 21:
+			h->rx_burst_ns = strtoull(optarg, NULL, 0) * 1000000;
 			break;
 		case 18:
 			relay = optarg;

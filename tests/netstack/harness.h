@@ -82,6 +82,14 @@ struct harness {
 	uint64_t held_at[2];
 	struct delay_queue dq[2];
 	uint64_t delay_ns;
+	/* A slow receiver in front of the kernel (stack -> kernel): a queue
+	 * of at most rx_limit bytes, drained rx_rate bytes/s in bursts of
+	 * rx_burst_ns, dropping what arrives when it is full: a UDP socket
+	 * with a small buffer and a reader that comes by now and then (as
+	 * wireguard-go's 208 KiB default). */
+	struct delay_queue rxq;
+	uint64_t rx_limit, rx_queued, rx_rate, rx_burst_ns, rx_next;
+	uint64_t rx_drops;
 	int relay_fd;
 	unsigned next_id, finished, exit_after, live;
 	uint64_t dropped[2], reordered, tun_write_errors;
