@@ -44,10 +44,12 @@ median() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }'; }
 
-# iperf_mbps NS DEST PORT: receiver-side Mbit/s of one flow (one retry
-# when a run fails to start).
+# iperf_mbps NS DEST PORT [IPERF-ARGS...]: receiver-side Mbit/s of one
+# flow (one retry when a run fails to start).
 iperf_once() {
-	nsx "$1" timeout $((DUR + 20)) iperf3 -c "$2" -p "$3" -t "$DUR" -J 2>/dev/null |
+	local ns=$1 dest=$2 port=$3
+	shift 3
+	nsx "$ns" timeout $((DUR + 20)) iperf3 -c "$dest" -p "$port" -t "$DUR" -J "$@" 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0
 }
 iperf_mbps() {
@@ -273,12 +275,10 @@ kt="" ut="" kr="" ur=""
 for ((i = 0; i < ROUNDS; i++)); do
 	o0=$(nstat_get "$NS_A" TcpOutSegs)
 	r0=$(nstat_get "$NS_A" TcpRetransSegs)
-	kt+=" $(nsx "$NS_C" timeout $((DUR + 20)) iperf3 -c 10.70.0.1 -p 5210 -R -t "$DUR" -J 2>/dev/null |
-		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0)"
+	kt+=" $(iperf_mbps "$NS_C" 10.70.0.1 5210 -R)"
 	kr+=" $(permille $(($(nstat_get "$NS_A" TcpRetransSegs) - r0)) $(($(nstat_get "$NS_A" TcpOutSegs) - o0)))"
 	read -r o0 r0 <<<"$(node_counters)"
-	ut+=" $(nsx "$NS_C" timeout $((DUR + 20)) iperf3 -c 10.70.0.2 -p 5210 -R -t "$DUR" -J 2>/dev/null |
-		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0)"
+	ut+=" $(iperf_mbps "$NS_C" 10.70.0.2 5210 -R)"
 	read -r o1 r1 <<<"$(node_counters)"
 	ur+=" $(permille $((r1 - r0)) $((o1 - o0)))"
 done

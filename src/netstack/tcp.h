@@ -69,6 +69,7 @@ enum {
 	 * per segment (Linux's fq and TSO autosizing work in ~1 ms too). */
 	TCP_PACE_BURST_US = 1000,
 	TCP_PACE_WAKE_US = 500,
+	TCP_PACE_HDR = 40,           /* IP and TCP headers, counted as sent */
 	TCP_EPHEMERAL_LO = 32768,
 	TCP_EPHEMERAL_HI = 65535,
 	TCP_TW_REUSE_MS = 1000,      /* a TIME-WAIT tuple may be reused after */
@@ -197,7 +198,6 @@ struct tcp_cc {
 	uint64_t sent, round_sent;  /* bytes sent, ever / at the round's start */
 	uint64_t send_rate;         /* bytes/s sent during the last round: what
 				     * this round acknowledges went out then */
-	uint64_t cycle_stamp;       /* when that phase began */
 	bool round_started;
 };
 
@@ -252,7 +252,6 @@ struct netstack_tcp {
 	bool want_writable : 1, keepalive : 1, nagle : 1;
 	bool cwnd_limited : 1, rtt_timing : 1, passive : 1;
 	bool closed_reported : 1, tlp_armed : 1, stall_reported : 1;
-	bool pace_blocked : 1; /* the last output stopped for the rate */
 
 	int err;
 

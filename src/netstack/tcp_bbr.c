@@ -4,14 +4,12 @@
  * largest delivery rate over the last ten round trips and the delay as the
  * minimum RTT over ten seconds. Random loss does not shrink it, which is
  * what a lossy tunnel needs; a queue it builds is bounded by one BDP and
- * drained every ten seconds (PROBE_RTT). Segments are paced at a gain
- * times the bandwidth: 2.89 in STARTUP, then a cycle of eight phases of
- * one min RTT each at 1.25 (probing for more), 0.75 (draining what the
- * probe queued) and six at 1. Unpaced, each window went out at once and
- * a receiver that reads slowly (wireguard-go's 208 KiB socket buffer)
- * dropped a third of it. A loss while probing ends the probe (as BBRv2
- * does): the queue it built is what a shallow buffer cannot hold. On top
- * of the model the window
+ * drained every ten seconds (PROBE_RTT). Segments are paced (tcp_output)
+ * at a gain times the bandwidth: 2.89 in STARTUP, then a cycle of phases
+ * a round each: 1.25 for two (probing for more), 0.75 (draining what the
+ * probe queued) and six at 1. Unpaced, each window went out at once and a
+ * receiver that reads slowly (wireguard-go's 208 KiB socket buffer)
+ * dropped a third of it. On top of the model the window
  * keeps room for ACK aggregation, as Linux's BBR does: where the path
  * delivers in bursts (here: both tunnel ends and the host socket take
  * packets in batches on busy cores, so the round trip under load is many
@@ -117,7 +115,6 @@ static void enter_probe_bw(struct netstack_tcp *c, uint8_t phase)
 {
 	c->cc.mode = BBR_PROBE_BW;
 	c->cc.cycle_idx = phase;
-	c->cc.cycle_stamp = c->st->now;
 	c->cc.cycle_rounds = 0;
 }
 
@@ -149,7 +146,6 @@ static void advance_cycle(struct netstack_tcp *c, bool new_round)
 	if (!next)
 		return;
 	cc->cycle_idx = (uint8_t)((cc->cycle_idx + 1) % BBR_CYCLE_LEN);
-	cc->cycle_stamp = c->st->now;
 	cc->cycle_rounds = 0;
 }
 
@@ -215,11 +211,13 @@ static void round_end(struct netstack_tcp *c)
 
 	/* A round is at least one RTT; shorter ones (a cumulative ACK
 	 * jumping over SACKed data, compressed ACKs) would overstate the
-	 * rate. And the rate is no more than what was sent: what this round
-	 * acknowledged went out during the round before, and ACKs that
+	 * rate. And past STARTUP the rate is no more than the last round
+	 * sent at: what this round acknowledged went out then, and ACKs that
 	 * arrive in a burst (the peer's batches, a receiver that reads in
 	 * bursts) would otherwise measure the burst, not the path (Linux's
-	 * rate sample takes the longer of the send and ACK intervals). */
+	 * rate sample takes the longer of the send and ACK intervals). In
+	 * STARTUP the window doubles each round, so the last round's rate
+	 * would hold the sample at half of what the path takes. */
 	if (dt < (uint64_t)cc->min_rtt_us * 1000)
 		dt = (uint64_t)cc->min_rtt_us * 1000;
 	if (dt > 0 && bytes > 0) {

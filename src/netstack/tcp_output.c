@@ -439,7 +439,7 @@ static bool pace_wait(struct netstack_tcp *c, uint64_t rate)
 		c->pace_next = now - burst;
 	/* Not more than one segment's time ahead at the current rate: a
 	 * rate that rose since (the model's, or a new RTT's) applies now. */
-	gap = ((uint64_t)c->mss + 40) * NS_PER_SEC / rate;
+	gap = ((uint64_t)c->mss + TCP_PACE_HDR) * NS_PER_SEC / rate;
 	if (c->pace_next > now + gap)
 		c->pace_next = now + gap;
 	if (c->pace_next <= now)
@@ -454,7 +454,8 @@ static void pace_sent(struct netstack_tcp *c, uint64_t rate, uint32_t len)
 {
 	c->cc.sent += len;
 	if (rate)
-		c->pace_next += ((uint64_t)len + 40) * NS_PER_SEC / rate;
+		c->pace_next += ((uint64_t)len + TCP_PACE_HDR) * NS_PER_SEC /
+				rate;
 }
 
 void tcp_output(struct netstack_tcp *c)
@@ -556,7 +557,6 @@ void tcp_output(struct netstack_tcp *c)
 		if (fin)
 			break;
 	}
-	c->pace_blocked = paced;
 	/* Held back by the rate counts as limited by the window: the rate
 	 * is the window spread over the RTT. */
 	c->cwnd_limited = by_cwnd || paced ||

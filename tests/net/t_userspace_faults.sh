@@ -10,13 +10,15 @@
 # 2 s blackhole mid-transfer, and a restart of the peer mid-transfer (the
 # download completes or ends with an error: never a hang). The node's
 # watchdog must count no stalled connection (tcp_stalls in its log).
-# FAULT_SCENARIOS="direct loss1 ..." runs some of them.
+# FAULT_SCENARIOS="direct loss1 ..." runs some of them; FAULT_TIMEOUT
+# (default 300) is how long one transfer may take before it counts as hung.
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
 . "$(dirname "$0")/userspace.sh"
 
 MIB=${FAULT_MIB:-256}
+XFER_LIMIT=${FAULT_TIMEOUT:-300} # seconds a transfer may take: past it, a hang
 XFER=$T_ROOT/tests/net/xfer.py
 NS_U=$PFX-u
 NS_P=$PFX-p
@@ -149,7 +151,7 @@ download() {
 	local name=$1 hook=${2:-} out=$T_DIR/dl start el got pid
 	rm -f "$out"
 	start=$(now_ms)
-	nsx "$NS_P" timeout 300 curl -sS -o "$out" http://10.60.0.2:8000/blob \
+	nsx "$NS_P" timeout "$XFER_LIMIT" curl -sS -o "$out" http://10.60.0.2:8000/blob \
 		2>"$T_DIR/curl-$name.log" &
 	pid=$!
 	if [ -n "$hook" ]; then
@@ -174,7 +176,7 @@ upload() {
 	spid=$!
 	wait_until 5 grep -q ready "$srv" || { fail "upload-$name" "receiver did not start"; return 1; }
 	start=$(now_ms)
-	nsx "$NS_U" timeout 300 python3 "$XFER" send-file 127.0.0.1 15000 "$T_DIR/www/blob" \
+	nsx "$NS_U" timeout "$XFER_LIMIT" python3 "$XFER" send-file 127.0.0.1 15000 "$T_DIR/www/blob" \
 		>"$T_DIR/send-$name.log" 2>&1 &
 	cpid=$!
 	if [ -n "$hook" ]; then

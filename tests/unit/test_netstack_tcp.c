@@ -54,6 +54,25 @@ static void pair_free(struct pair *p)
 	sim_free(&p->sim);
 }
 
+static bool cli_connected(void *arg);
+
+/* A pair with delay_ns each way, run until the handshake is done. */
+static bool pair_connected(struct pair *p, uint64_t delay_ns)
+{
+	pair_setup(p, NULL, AF_INET);
+	p->sim.delay_ns = delay_ns;
+	sim_run(&p->sim, p->sim.now + 5 * SIM_SEC, cli_connected, p);
+	return p->cli.connected;
+}
+
+/* Closes both ends' handles and frees the pair. */
+static void pair_close(struct pair *p)
+{
+	netstack_tcp_close(p->cli.c);
+	netstack_tcp_close(p->srv[0].c);
+	pair_free(p);
+}
+
 static bool cli_connected(void *arg)
 {
 	struct pair *p = arg;
@@ -280,10 +299,7 @@ static void test_rto_backoff(void)
 	struct pair p;
 	int i;
 
-	pair_setup(&p, NULL, AF_INET);
-	p.sim.delay_ns = 5 * SIM_MS;
-	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
-	REQUIRE(p.cli.connected);
+	REQUIRE(pair_connected(&p, 5 * SIM_MS));
 	p.sim.drop = record_data_from_0;
 	p.sim.drop_ctx = &p;
 	nrexmt = 0;
@@ -309,9 +325,7 @@ static void test_rto_backoff(void)
 	sim_run(&p.sim, p.sim.now + 60 * SIM_SEC, NULL, NULL);
 	CHECK(p.srv[0].received == 1000);
 	CHECK(!p.cli.closed);
-	netstack_tcp_close(p.cli.c);
-	netstack_tcp_close(p.srv[0].c);
-	pair_free(&p);
+	pair_close(&p);
 }
 
 /* Finding 2 of issue 12: an RTO after SACK recovery that sends nothing.
@@ -361,12 +375,9 @@ static void test_rto_after_sack(void)
 	struct tail_drop t = { 0 };
 	struct pair p;
 
-	pair_setup(&p, NULL, AF_INET);
-	p.sim.delay_ns = 5 * SIM_MS;
+	REQUIRE(pair_connected(&p, 5 * SIM_MS));
 	p.sim.drop = drop_head_and_tail;
 	p.sim.drop_ctx = &t;
-	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
-	REQUIRE(p.cli.connected);
 	netstack_tcp_get_info(p.cli.c, &info);
 	t.iss = p.cli.c->iss;
 	t.tail_until = p.sim.now + 150 * SIM_MS; /* the RTO is >= 200 ms */
@@ -380,9 +391,7 @@ static void test_rto_after_sack(void)
 	/* One timeout recovers everything: the next would come 400 ms on. */
 	CHECK(st.tcp_rto_expired == 1);
 	CHECK(st.tcp_stalls == 0);
-	netstack_tcp_close(p.cli.c);
-	netstack_tcp_close(p.srv[0].c);
-	pair_free(&p);
+	pair_close(&p);
 }
 
 /* The watchdog: data outstanding and no timer run (an embedder whose timer
@@ -394,10 +403,7 @@ static void test_stall_watchdog(void)
 	struct pair p;
 	int i;
 
-	pair_setup(&p, NULL, AF_INET);
-	p.sim.delay_ns = 5 * SIM_MS;
-	sim_run(&p.sim, p.sim.now + 5 * SIM_SEC, cli_connected, &p);
-	REQUIRE(p.cli.connected);
+	REQUIRE(pair_connected(&p, 5 * SIM_MS));
 	p.sim.drop = drop_all_from_0;
 	p.sim.drop_ctx = &p;
 	p.cli.to_send = 4000;
@@ -420,9 +426,7 @@ static void test_stall_watchdog(void)
 	CHECK(p.srv[0].received == 4000);
 	netstack_get_stats(p.sim.st[0], &st);
 	CHECK(st.tcp_stalls == 1);
-	netstack_tcp_close(p.cli.c);
-	netstack_tcp_close(p.srv[0].c);
-	pair_free(&p);
+	pair_close(&p);
 }
 
 static void test_time_wait(void)
