@@ -34,7 +34,7 @@ static void op_output(void *ctx, struct pktbuf *pb)
 	pktpool_put(&pool, pb);
 }
 
-static const struct netstack_ops ops = { op_output };
+static const struct netstack_ops ops = { .output = op_output };
 
 static struct netstack_tcp *conns[64];
 static unsigned nconns;

@@ -45,9 +45,6 @@ int agent_save_state(const struct agent *a);
 /* Writes D/IFACE.conf (0600, atomically) from the interface section and
  * a netmap's peers array. */
 int agent_write_config(const struct agent *a, json_t *peers);
-/* Writes path atomically: temp file, fsync, rename, fsync of the dir. */
-int write_file_atomic(const char *path, const char *data, size_t len,
-		      mode_t mode);
 
 /* client.c: the controller's API over libcurl. Each returns the HTTP
  * status (0 for a transport failure) and, for 2xx, the parsed body in

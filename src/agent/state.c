@@ -11,49 +11,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-
-int write_file_atomic(const char *path, const char *data, size_t len,
-		      mode_t mode)
-{
-	char tmp[4096], dir[4096];
-	size_t off = 0;
-	ssize_t n;
-	int fd, dfd, ret = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	fchmod(fd, mode);
-	while (off < len) {
-		n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret) {
-		unlink(tmp);
-		return ret;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
+#include "io/file.h"
 
 static int data_path(const struct agent *a, char *out, size_t len,
 		     const char *name)
@@ -95,7 +53,7 @@ int agent_load_key(struct agent *a)
 		curve25519_generate_secret(a->private_key);
 		key_to_base64(b64, a->private_key);
 		strcat(b64, "\n");
-		ret = write_file_atomic(path, b64, strlen(b64), 0600);
+		ret = file_write_atomic(path, b64, strlen(b64), 0600);
 		if (ret) {
 			memzero(b64, sizeof(b64));
 			return ret;
@@ -153,7 +111,7 @@ int agent_save_state(const struct agent *a)
 	json_decref(root);
 	if (!text)
 		return -ENOMEM;
-	ret = write_file_atomic(path, text, strlen(text), 0600);
+	ret = file_write_atomic(path, text, strlen(text), 0600);
 	memzero(text, strlen(text));
 	free(text);
 	return ret;
@@ -229,7 +187,7 @@ int agent_write_config(const struct agent *a, json_t *peers)
 	}
 	if (!buf)
 		return -ENOMEM;
-	ret = write_file_atomic(path, buf, len, 0600);
+	ret = file_write_atomic(path, buf, len, 0600);
 	memzero(buf, len);
 	free(buf);
 	return ret;

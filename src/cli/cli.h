@@ -8,10 +8,10 @@ int cmd_genpsk(int argc, char *argv[]);
 int cmd_pubkey(int argc, char *argv[]);
 int cmd_device(int argc, char *argv[]);
 int cmd_controller(int argc, char *argv[]);
-/* Test tool, not listed in --help: tests/net/t_netstack*.sh. */
 int cmd_join(int argc, char *argv[]);
 int cmd_up(int argc, char *argv[]);
 int cmd_down(int argc, char *argv[]);
+int cmd_topology(int argc, char *argv[]);
 
 extern const char *prog_name;
 

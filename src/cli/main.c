@@ -21,6 +21,8 @@ static const struct {
 	{ "up", cmd_up, "[-f] CONF",
 	  "Brings an interface up from a config file (TUN or userspace mode)" },
 	{ "down", cmd_down, "CONF", "Stops the interface `up CONF` started" },
+	{ "topology", cmd_topology, "FILE [--out DIR]",
+	  "Writes every node's config from one topology file (--help for more)" },
 	{ "controller", cmd_controller, "[OPTIONS]",
 	  "Runs the registry and its HTTP API (--help for more)" },
 	{ "join", cmd_join, "[OPTIONS]",

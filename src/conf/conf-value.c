@@ -230,3 +230,15 @@ const char *conf_prefix_str(const struct conf_prefix *p, char *buf,
 	snprintf(buf, len, "%s/%u", ip, p->cidr);
 	return buf;
 }
+
+char *conf_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}

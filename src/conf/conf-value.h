@@ -8,6 +8,8 @@
 
 #include "conf/conf.h"
 
+/* s without leading and trailing white space (s is modified). */
+char *conf_trim(char *s);
 /* 0 or -EINVAL. Numbers are decimal; a mark may also be 0xHEX. */
 int conf_parse_u32(const char *s, uint64_t max, uint64_t *out);
 int conf_parse_mark(const char *s, uint32_t *out);

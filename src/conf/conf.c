@@ -89,18 +89,6 @@ static void *push(void **arr, size_t *n, size_t elem)
 	return (char *)a + (*n)++ * elem;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 /* Splits a comma-separated value; calls fn for each non-empty item. */
 static int for_each_item(struct parser *p, char *val,
 			 int (*fn)(struct parser *p, char *item, void *arg),
@@ -111,7 +99,7 @@ static int for_each_item(struct parser *p, char *val,
 
 	for (tok = strtok_r(val, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		tok = trim(tok);
+		tok = conf_trim(tok);
 		if (!*tok)
 			continue;
 		ret = fn(p, tok, arg);
@@ -450,7 +438,7 @@ static int parse_line(struct parser *p, char *line)
 	hash = strchr(line, '#');
 	if (hash)
 		*hash = '\0';
-	line = trim(line);
+	line = conf_trim(line);
 	if (!*line)
 		return 0;
 	if (line[0] == '[') {
@@ -459,14 +447,14 @@ static int parse_line(struct parser *p, char *line)
 		if (line[n - 1] != ']')
 			return perr(p, "malformed section header '%s'", line);
 		line[n - 1] = '\0';
-		return section_header(p, trim(line + 1));
+		return section_header(p, conf_trim(line + 1));
 	}
 	eq = strchr(line, '=');
 	if (!eq)
 		return perr(p, "expected KEY = VALUE, got '%s'", line);
 	*eq = '\0';
-	key = trim(line);
-	val = trim(eq + 1);
+	key = conf_trim(line);
+	val = conf_trim(eq + 1);
 	if (!*key)
 		return perr(p, "missing key before '='");
 	switch (p->sec) {

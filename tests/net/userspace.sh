@@ -38,6 +38,15 @@ up_nobody() {
 		sh ip netns exec "$1" env --default-signal=INT,QUIT "${NOBODY[@]}" "$SPOKEWIRE" up "$2" \
 		>>"$(uplog "$2")" 2>&1 </dev/null 8>&- 9>&-
 }
+# up_root_own NS CONF: `up` as root with a /var/run/wireguard of its own,
+# as on a machine of its own: for configs that share an interface name
+# (every node of a topology).
+up_root_own() {
+	unshare --mount --propagation private -- sh -c \
+		'mount -t tmpfs -o mode=0755,size=1m swt-run /var/run/wireguard && exec "$@"' \
+		sh ip netns exec "$1" env --default-signal=INT,QUIT "$SPOKEWIRE" up "$2" \
+		>>"$(uplog "$2")" 2>&1 </dev/null 8>&- 9>&-
+}
 # up_nobody_shared NS CONF: the same without a directory of its own.
 up_nobody_shared() {
 	ip netns exec "$1" env --default-signal=INT,QUIT "${NOBODY[@]}" "$SPOKEWIRE" up "$2" \
