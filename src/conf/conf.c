@@ -23,6 +23,7 @@ enum section {
 	SEC_EXPOSE,
 	SEC_PROXY,
 	SEC_EGRESS,
+	SEC_POLICY,
 };
 
 enum {
@@ -36,6 +37,7 @@ struct parser {
 	const char *file;
 	int line;
 	enum section sec;
+	char pending_name[CONF_NAME_MAX]; /* friendly_name for the next [Peer] */
 	char *err;
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
@@ -354,6 +356,90 @@ static int egress_key(struct parser *p, const char *key, char *val)
 	return perr(p, "unknown key '%s' in [Egress]", key);
 }
 
+static int add_service_item(struct parser *p, char *item, void *arg)
+{
+	struct conf_policy *pol = arg;
+	struct conf_service *s;
+	char *slash = strchr(item, '/');
+	uint64_t port;
+
+	if (slash)
+		*slash++ = '\0';
+	if (conf_parse_u32(conf_trim(item), 65535, &port) || !port ||
+	    (slash && strcasecmp(conf_trim(slash), "tcp") &&
+	     strcasecmp(conf_trim(slash), "udp")))
+		return perr(p, "invalid Services entry '%s%s%s': PORT/tcp or PORT/udp",
+			    item, slash ? "/" : "", slash ? slash : "");
+	s = push((void **)&pol->services, &pol->n_services, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->port = (uint16_t)port;
+	s->proto = slash && !strcasecmp(conf_trim(slash), "udp")
+			   ? CONF_PROTO_UDP
+			   : CONF_PROTO_TCP;
+	return 0;
+}
+
+static int add_group_item(struct parser *p, char *item, void *arg)
+{
+	struct conf_policy *pol = arg;
+	char *colon = strrchr(item, ':'), *peer, *group;
+	size_t i;
+
+	if (!colon)
+		return perr(p, "invalid Group entry '%s': PEER:GROUP, PEER a friendly_name or public key", item);
+	*colon = '\0';
+	peer = conf_trim(item);
+	group = conf_trim(colon + 1);
+	if (!*peer || !*group || strlen(peer) >= sizeof(pol->groups[0].peer) ||
+	    strlen(group) >= sizeof(pol->groups[0].group))
+		return perr(p, "invalid Group entry '%s:%s'", peer, group);
+	for (i = 0; i < pol->n_groups; ++i)
+		if (!strcasecmp(pol->groups[i].peer, peer))
+			return perr(p, "Group names '%s' twice", peer);
+	if (!push((void **)&pol->groups, &pol->n_groups,
+		  sizeof(pol->groups[0])))
+		return -ENOMEM;
+	i = pol->n_groups - 1;
+	snprintf(pol->groups[i].peer, sizeof(pol->groups[i].peer), "%s", peer);
+	snprintf(pol->groups[i].group, sizeof(pol->groups[i].group), "%s",
+		 group);
+	pol->groups[i].line = p->line;
+	return 0;
+}
+
+static int policy_key(struct parser *p, const char *key, char *val)
+{
+	struct conf_policy *pol = &p->c->policy;
+
+	if (!strcasecmp(key, "SpokeToSpoke")) {
+		pol->routes = true;
+		if (!strcasecmp(val, "all"))
+			pol->s2s = CONF_S2S_ALL;
+		else if (!strcasecmp(val, "group"))
+			pol->s2s = CONF_S2S_GROUP;
+		else if (!strcasecmp(val, "none"))
+			pol->s2s = CONF_S2S_NONE;
+		else
+			return perr(p, "SpokeToSpoke must be all, group or none, not '%s'", val);
+		return 0;
+	}
+	if (!strcasecmp(key, "HubOriginates")) {
+		if (!strcasecmp(val, "yes") || !strcasecmp(val, "true"))
+			pol->hub_originates = true;
+		else if (!strcasecmp(val, "no") || !strcasecmp(val, "false"))
+			pol->hub_originates = false;
+		else
+			return perr(p, "HubOriginates must be yes or no, not '%s'", val);
+		return 0;
+	}
+	if (!strcasecmp(key, "Services"))
+		return for_each_item(p, val, add_service_item, pol);
+	if (!strcasecmp(key, "Group"))
+		return for_each_item(p, val, add_group_item, pol);
+	return perr(p, "unknown key '%s' in [Policy] (SpokeToSpoke, Group, HubOriginates, Services)", key);
+}
+
 /* Checks a finished section (called at the next header and at the end). */
 static int end_section(struct parser *p)
 {
@@ -403,6 +489,7 @@ static int section_header(struct parser *p, const char *name)
 		if (!peer)
 			return -ENOMEM;
 		peer->line = p->line;
+		snprintf(peer->name, sizeof(peer->name), "%s", p->pending_name);
 		p->sec = SEC_PEER;
 	} else if (!strcasecmp(name, "Forward")) {
 		struct conf_forward *f = push((void **)&c->forwards,
@@ -425,16 +512,46 @@ static int section_header(struct parser *p, const char *name)
 	} else if (!strcasecmp(name, "Egress")) {
 		c->has_egress = true;
 		p->sec = SEC_EGRESS;
+	} else if (!strcasecmp(name, "Policy")) {
+		if (c->policy.present)
+			return perr(p, "a second [Policy] section (the first is at line %d)",
+				    c->policy.line);
+		c->policy.present = true;
+		c->policy.hub_originates = true;
+		c->policy.line = p->line;
+		p->sec = SEC_POLICY;
 	} else {
 		return perr(p, "unknown section [%s]", name);
 	}
 	return 0;
 }
 
+/* "# friendly_name = NAME" (the convention Prometheus exporters read)
+ * names the [Peer] that follows. */
+static void note_friendly_name(struct parser *p, const char *comment)
+{
+	char buf[128], *eq, *key;
+
+	snprintf(buf, sizeof(buf), "%s", comment + 1);
+	eq = strchr(buf, '=');
+	if (!eq)
+		return;
+	*eq = '\0';
+	key = conf_trim(buf);
+	if (strcasecmp(key, "friendly_name"))
+		return;
+	snprintf(p->pending_name, sizeof(p->pending_name), "%s",
+		 conf_trim(eq + 1));
+}
+
 static int parse_line(struct parser *p, char *line)
 {
 	char *hash, *eq, *key, *val;
+	int ret;
 
+	line = conf_trim(line);
+	if (line[0] == '#')
+		note_friendly_name(p, line);
 	hash = strchr(line, '#');
 	if (hash)
 		*hash = '\0';
@@ -447,7 +564,9 @@ static int parse_line(struct parser *p, char *line)
 		if (line[n - 1] != ']')
 			return perr(p, "malformed section header '%s'", line);
 		line[n - 1] = '\0';
-		return section_header(p, conf_trim(line + 1));
+		ret = section_header(p, conf_trim(line + 1));
+		p->pending_name[0] = '\0';
+		return ret;
 	}
 	eq = strchr(line, '=');
 	if (!eq)
@@ -472,6 +591,8 @@ static int parse_line(struct parser *p, char *line)
 		return proxy_key(p, key, val);
 	case SEC_EGRESS:
 		return egress_key(p, key, val);
+	case SEC_POLICY:
+		return policy_key(p, key, val);
 	}
 	return -EINVAL;
 }
@@ -499,6 +620,41 @@ static int check_forward_family(struct parser *p,
 		    family == AF_INET6 ? "]" : "", f->target.port,
 		    family == AF_INET6 ? '6' : '4',
 		    family == AF_INET6 ? '6' : '4');
+}
+
+/* [Policy] Group entries name peers by friendly_name or public key. */
+static int resolve_groups(struct parser *p)
+{
+	struct conf *c = p->c;
+	struct conf_policy *pol = &c->policy;
+	uint8_t key[KEY_LEN];
+	size_t i, j;
+
+	for (i = 0; i < pol->n_groups; ++i) {
+		bool is_key = key_from_base64(key, pol->groups[i].peer);
+
+		for (j = 0; j < c->n_peers; ++j) {
+			struct conf_peer *peer = &c->peers[j];
+
+			if ((is_key && crypto_equal(key, peer->public_key,
+						    KEY_LEN)) ||
+			    (peer->name[0] &&
+			     !strcasecmp(peer->name, pol->groups[i].peer)))
+				break;
+		}
+		if (j == c->n_peers) {
+			p->line = pol->groups[i].line;
+			return perr(p, "Group names '%s', which is no peer's friendly_name or public key",
+				    pol->groups[i].peer);
+		}
+		snprintf(c->peers[j].group, sizeof(c->peers[j].group), "%s",
+			 pol->groups[i].group);
+	}
+	if (pol->present && c->mode == CONF_MODE_USERSPACE) {
+		p->line = pol->line;
+		pwarn(p, "[Policy] is enforced in Mode = tun only so far; in userspace mode the stack terminates everything and routes nothing");
+	}
+	return 0;
 }
 
 /* Whole-file checks after the last line. */
@@ -544,7 +700,7 @@ static int validate(struct parser *p)
 		p->line = 0;
 		return perr(p, "[Egress] needs at least one Allow");
 	}
-	return 0;
+	return resolve_groups(p);
 }
 
 int conf_parse(struct conf *c, const char *file, const char *text, size_t len,
@@ -696,6 +852,8 @@ void conf_free(struct conf *c)
 	free(c->exposes);
 	free(c->allow);
 	free(c->deny);
+	free(c->policy.services);
+	free(c->policy.groups);
 	free_strings(&c->dns);
 	free_strings(&c->pre_up);
 	free_strings(&c->post_up);

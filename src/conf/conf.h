@@ -51,7 +51,13 @@ struct conf_hostport {
 	int line;
 };
 
+enum {
+	CONF_NAME_MAX = 32,
+};
+
 struct conf_peer {
+	char name[CONF_NAME_MAX];  /* "# friendly_name = NAME" before [Peer] */
+	char group[CONF_NAME_MAX]; /* [Policy] Group; "" for none */
 	uint8_t public_key[KEY_LEN];
 	bool has_psk;
 	uint8_t psk[KEY_LEN];
@@ -73,6 +79,37 @@ struct conf_forward {
 struct conf_expose {
 	struct conf_hostport listen; /* host "" : our overlay addresses */
 	struct conf_hostport target; /* host side, names allowed */
+	int line;
+};
+
+enum conf_s2s {
+	CONF_S2S_ALL,
+	CONF_S2S_GROUP,
+	CONF_S2S_NONE,
+};
+
+/* Services = PORT/PROTO: reachable through the interface, from the overlay
+ * only. */
+struct conf_service {
+	uint16_t port;
+	enum conf_proto proto;
+};
+
+/* [Policy] (hubs, and nodes with Services): what the interface lets
+ * through. TUN mode: an nftables table (src/node/ifup.c). */
+struct conf_policy {
+	bool present;
+	bool routes;               /* SpokeToSpoke given: we route */
+	enum conf_s2s s2s;         /* peer to peer through us */
+	bool hub_originates;       /* we may open connections to peers */
+	struct conf_service *services;
+	size_t n_services;
+	struct {
+		char peer[KEY_B64_LEN + 1]; /* friendly name or public key */
+		char group[CONF_NAME_MAX];
+		int line;
+	} *groups;
+	size_t n_groups;
 	int line;
 };
 
@@ -110,6 +147,7 @@ struct conf {
 	bool has_egress;
 	struct conf_prefix *allow, *deny;
 	size_t n_allow, n_deny;
+	struct conf_policy policy;
 };
 
 /* Parses text (len bytes, need not be NUL-terminated) named file for error

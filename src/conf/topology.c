@@ -698,6 +698,34 @@ static void put_network(struct sbuf *b, const struct topology *t)
 	sb_printf(b, ", %s/%u", s6, t->net6.cidr);
 }
 
+/* The hub routes per SpokeToSpoke and, unless told otherwise, never opens
+ * connections towards the spokes; any node may limit what reaches it
+ * through the overlay to its Services. */
+static void put_policy(struct sbuf *b, const struct topology *t,
+		       const struct topo_node *n)
+{
+	static const char *const s2s[] = { "all", "group", "none" };
+	size_t j;
+
+	if (!n->hub && !n->services[0])
+		return;
+	sb_printf(b, "\n[Policy]\n");
+	if (n->hub) {
+		sb_printf(b, "SpokeToSpoke = %s\n", s2s[t->s2s]);
+		if (t->s2s == TOPO_S2S_GROUP) {
+			sb_printf(b, "Group = ");
+			for (j = 1; j < t->n; ++j)
+				sb_printf(b, "%s%s:%s", j > 1 ? ", " : "",
+					  t->nodes[j].name, t->nodes[j].group);
+			sb_printf(b, "\n");
+		}
+		sb_printf(b, "HubOriginates = %s\n",
+			  n->hub_originates ? "yes" : "no");
+	}
+	if (n->services[0])
+		sb_printf(b, "Services = %s\n", n->services);
+}
+
 char *topology_render(const struct topology *t, size_t i)
 {
 	const struct topo_node *n = &t->nodes[i], *hub = &t->nodes[0];
@@ -723,6 +751,7 @@ char *topology_render(const struct topology *t, size_t i)
 	for (j = 0; n->hub && j < n->n_exposes; ++j)
 		sb_printf(&b, "\n[Expose]\nListen = %u\nTarget = %s\n",
 			  n->exposes[j].port, n->exposes[j].target);
+	put_policy(&b, t, n);
 	if (!n->hub) {
 		key_to_base64(key, hub->public_key);
 		sb_printf(&b, "\n# friendly_name = %s\n[Peer]\nPublicKey = %s\n"

@@ -1,6 +1,8 @@
 /* TUN mode's interface setup, in wg-quick's order: PreUp, addresses, MTU,
- * link up, routes for AllowedIPs, PostUp; [Expose] as DNAT plus masquerade
- * in an nftables table of our own ("spokewire_IFACE"), removed on down.
+ * link up, routes for AllowedIPs, PostUp; [Expose] (DNAT plus masquerade)
+ * and [Policy] (peer to peer, hub-originated connections, services) in one
+ * nftables table of our own ("spokewire_IFACE"), replaced in one
+ * transaction and removed on down; no other table is touched.
  * Runs ip(8), nft(8) and the hooks (sh -c, %i = interface) as children. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -145,69 +147,263 @@ static const char *sa_ip(const struct conf_hostport *hp, char *buf,
 	return inet_ntop(AF_INET, &hp->addr.in4.sin_addr, buf, len);
 }
 
-static int expose_nft(const struct conf *c, char *err)
-{
-	char table[64], *rules, t[INET6_ADDRSTRLEN], l[INET6_ADDRSTRLEN];
-	size_t i, o = 0, cap = 4096 + c->n_exposes * 512;
-	bool v4 = false, v6 = false;
-	int ret;
+/* A growing ruleset text. */
+struct rules {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
 
-	table_name(c, table, sizeof(table));
-	rules = malloc(cap);
-	if (!rules)
-		return -ENOMEM;
-	o += (size_t)snprintf(rules + o, cap - o,
-		"table inet %s {\n"
-		" chain prerouting {\n"
-		"  type nat hook prerouting priority dstnat; policy accept;\n",
-		table);
+static void __attribute__((format(printf, 2, 3)))
+add(struct rules *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		if (r->failed)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(r->s ? r->s + r->len : NULL,
+			      r->s ? r->cap - r->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			r->failed = true;
+			return;
+		}
+		if (r->s && (size_t)n < r->cap - r->len) {
+			r->len += (size_t)n;
+			return;
+		}
+		r->cap = r->cap * 2 + (size_t)n + 1024;
+		r->s = realloc(r->s, r->cap);
+		if (!r->s)
+			r->failed = true;
+	}
+}
+
+/* [Expose]: DNAT of the overlay's connections to a host address, and the
+ * masquerade that brings the answers back the same way. */
+static void expose_rules(const struct conf *c, struct rules *r)
+{
+	char t[INET6_ADDRSTRLEN], l[INET6_ADDRSTRLEN];
+	size_t i;
+
+	add(r, " chain prerouting {\n"
+	       "  type nat hook prerouting priority dstnat; policy accept;\n");
 	for (i = 0; i < c->n_exposes; ++i) {
 		const struct conf_expose *e = &c->exposes[i];
 		const char *fam = e->target.addr.sa.sa_family == AF_INET6 ? "ip6"
 									: "ip";
 
-		if (fam[2])
-			v6 = true;
-		else
-			v4 = true;
 		sa_ip(&e->target, t, sizeof(t));
 		if (e->listen.host[0])
-			o += (size_t)snprintf(rules + o, cap - o,
-				"  iifname \"%s\" %s daddr %s tcp dport %u dnat %s to %s%s%s:%u\n",
-				c->ifname,
-				e->listen.addr.sa.sa_family == AF_INET6 ? "ip6" : "ip",
-				sa_ip(&e->listen, l, sizeof(l)), e->listen.port,
-				fam, fam[2] ? "[" : "", t, fam[2] ? "]" : "",
-				e->target.port);
+			add(r, "  iifname \"%s\" %s daddr %s tcp dport %u dnat %s to %s%s%s:%u\n",
+			    c->ifname,
+			    e->listen.addr.sa.sa_family == AF_INET6 ? "ip6" : "ip",
+			    sa_ip(&e->listen, l, sizeof(l)), e->listen.port,
+			    fam, fam[2] ? "[" : "", t, fam[2] ? "]" : "",
+			    e->target.port);
 		else
-			o += (size_t)snprintf(rules + o, cap - o,
-				"  iifname \"%s\" meta nfproto %s tcp dport %u dnat %s to %s%s%s:%u\n",
-				c->ifname, fam[2] ? "ipv6" : "ipv4",
-				e->listen.port, fam, fam[2] ? "[" : "", t,
-				fam[2] ? "]" : "", e->target.port);
+			add(r, "  iifname \"%s\" meta nfproto %s tcp dport %u dnat %s to %s%s%s:%u\n",
+			    c->ifname, fam[2] ? "ipv6" : "ipv4", e->listen.port,
+			    fam, fam[2] ? "[" : "", t, fam[2] ? "]" : "",
+			    e->target.port);
 	}
-	o += (size_t)snprintf(rules + o, cap - o,
-		" }\n"
-		" chain postrouting {\n"
-		"  type nat hook postrouting priority srcnat; policy accept;\n"
-		"  iifname \"%s\" ct status dnat masquerade\n"
-		" }\n"
-		"}\n", c->ifname);
+	add(r, " }\n"
+	       " chain postrouting {\n"
+	       "  type nat hook postrouting priority srcnat; policy accept;\n"
+	       "  iifname \"%s\" ct status dnat masquerade\n"
+	       " }\n", c->ifname);
+}
+
+/* The AllowedIPs of the peers in group g, of one family, as an nft set's
+ * elements; false when there are none. */
+static bool group_set(const struct conf *c, const char *g, int family,
+		      struct rules *r)
+{
+	char buf[64];
+	bool any = false;
+	size_t i, j;
+
+	for (i = 0; i < c->n_peers; ++i) {
+		if (strcasecmp(c->peers[i].group, g))
+			continue;
+		for (j = 0; j < c->peers[i].n_allowed; ++j) {
+			if (c->peers[i].allowed[j].family != family)
+				continue;
+			add(r, "%s%s", any ? ", " : "",
+			    conf_prefix_str(&c->peers[i].allowed[j], buf,
+					    sizeof(buf)));
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* Peer to peer through us, per SpokeToSpoke: all, the peers of one group
+ * among themselves, or none; refused with ICMP admin-prohibited. */
+static void forward_rules(const struct conf *c, struct rules *r)
+{
+	const struct conf_policy *pol = &c->policy;
+	size_t i, k;
+
+	add(r, " chain forward {\n"
+	       "  type filter hook forward priority filter; policy accept;\n"
+	       "  iifname \"%s\" oifname \"%s\" ct state established,related accept\n",
+	    c->ifname, c->ifname);
+	if (pol->s2s == CONF_S2S_ALL) {
+		add(r, "  iifname \"%s\" oifname \"%s\" accept\n", c->ifname,
+		    c->ifname);
+	} else if (pol->s2s == CONF_S2S_GROUP) {
+		for (i = 0; i < c->n_peers; ++i) {
+			const char *g = c->peers[i].group;
+
+			if (!g[0])
+				continue;
+			for (k = 0; k < i; ++k) /* each group once */
+				if (!strcasecmp(c->peers[k].group, g))
+					break;
+			if (k < i)
+				continue;
+			for (k = 0; k < 2; ++k) {
+				int fam = k ? AF_INET6 : AF_INET;
+				struct rules set = { 0 };
+
+				if (!group_set(c, g, fam, &set) || set.failed) {
+					free(set.s);
+					continue;
+				}
+				add(r, "  iifname \"%s\" oifname \"%s\" %s saddr { %s } %s daddr { %s } accept\n",
+				    c->ifname, c->ifname, k ? "ip6" : "ip",
+				    set.s, k ? "ip6" : "ip", set.s);
+				free(set.s);
+			}
+		}
+	}
+	if (pol->s2s != CONF_S2S_ALL)
+		add(r, "  iifname \"%s\" oifname \"%s\" reject with icmpx admin-prohibited\n",
+		    c->ifname, c->ifname);
+	add(r, " }\n");
+}
+
+/* HubOriginates = no: we answer the peers, never open towards them. */
+static void output_rules(const struct conf *c, struct rules *r)
+{
+	add(r, " chain output {\n"
+	       "  type filter hook output priority filter; policy accept;\n"
+	       "  oifname \"%s\" ct state established,related accept\n"
+	       /* Our ICMP errors (the forward chain's rejects among them,
+		* whose connection was never confirmed) */
+	       "  oifname \"%s\" icmp type { destination-unreachable, time-exceeded, parameter-problem } accept\n"
+	       "  oifname \"%s\" icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept\n"
+	       "  oifname \"%s\" reject with icmpx admin-prohibited\n"
+	       " }\n", c->ifname, c->ifname, c->ifname, c->ifname);
+}
+
+/* Services: those ports through the interface and no others; the same
+ * ports from anywhere but the overlay (and loopback) dropped. */
+static void input_rules(const struct conf *c, struct rules *r)
+{
+	const struct conf_policy *pol = &c->policy;
+	int k;
+	size_t i;
+
+	add(r, " chain input {\n"
+	       "  type filter hook input priority filter; policy accept;\n"
+	       "  iifname \"%s\" ct state established,related accept\n"
+	       "  iifname \"%s\" meta l4proto { icmp, ipv6-icmp } accept\n",
+	    c->ifname, c->ifname);
+	for (k = 0; k < 2; ++k) {
+		enum conf_proto proto = k ? CONF_PROTO_UDP : CONF_PROTO_TCP;
+		const char *name = k ? "udp" : "tcp";
+		struct rules set = { 0 };
+
+		for (i = 0; i < pol->n_services; ++i)
+			if (pol->services[i].proto == proto)
+				add(&set, "%s%u", set.len ? ", " : "",
+				    pol->services[i].port);
+		if (!set.len || set.failed) {
+			free(set.s);
+			continue;
+		}
+		add(r, "  iifname \"%s\" %s dport { %s } accept\n"
+		       "  iifname != { \"%s\", \"lo\" } %s dport { %s } drop\n",
+		    c->ifname, name, set.s, c->ifname, name, set.s);
+		free(set.s);
+	}
+	add(r, "  iifname \"%s\" drop\n"
+	       " }\n", c->ifname);
+}
+
+/* The interface's one nftables table, replaced as a whole in one
+ * transaction: declared (so the delete cannot fail), deleted, defined. */
+static int policy_nft(const struct conf *c, char *err)
+{
+	const struct conf_policy *pol = &c->policy;
+	struct rules r = { 0 };
+	char table[64];
+	int ret;
+
+	table_name(c, table, sizeof(table));
+	add(&r, "table inet %s\ndelete table inet %s\ntable inet %s {\n",
+	    table, table, table);
+	if (c->n_exposes)
+		expose_rules(c, &r);
+	if (pol->present) {
+		if (pol->routes)
+			forward_rules(c, &r);
+		if (!pol->hub_originates)
+			output_rules(c, &r);
+		if (pol->n_services)
+			input_rules(c, &r);
+	}
+	add(&r, "}\n");
+	if (r.failed) {
+		free(r.s);
+		return -ENOMEM;
+	}
 	fprintf(stderr, "[#] nft -f - (table inet %s)\n", table);
-	ret = run((char *const[]){ "nft", "-f", "-", NULL }, rules);
-	free(rules);
+	ret = run((char *const[]){ "nft", "-f", "-", NULL }, r.s);
+	free(r.s);
 	if (ret) {
-		snprintf(err, CONF_ERR_MAX, "nft -f failed for [Expose]");
+		snprintf(err, CONF_ERR_MAX, "nft -f failed for the table inet %s ([Expose], [Policy])",
+			 table);
 		return ret;
 	}
-	/* DNAT to another host is forwarding (per network namespace). */
-	if (v4)
-		run((char *const[]){ "sysctl", "-qw", "net.ipv4.ip_forward=1",
-				     NULL }, NULL);
+	return 0;
+}
+
+/* What comes in through the interface may leave through it or another one
+ * ([Expose]'s DNAT, peer to peer): IPv4 forwarding for this interface only
+ * (it is decided by the interface a packet came in on); IPv6 has no such
+ * switch, its forwarding is the namespace's. */
+static int enable_forwarding(const struct conf *c, char *err)
+{
+	bool v6 = false;
+	size_t i;
+	int ret;
+
+	ret = run_fmt(err, "sysctl -qw net.ipv4.conf.%s.forwarding=1",
+		      c->ifname);
+	if (ret)
+		return ret;
+	/* Peers of one interface cannot reach each other directly, so an
+	 * ICMP redirect from it is useless; worse, a redirect spends the
+	 * per-host ICMP rate limit that the admin-prohibited answers of the
+	 * forward chain need. The kernel ORs the "all" setting in. */
+	if (c->policy.routes) {
+		ret = run_fmt(err, "sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.%s.send_redirects=0",
+			      c->ifname);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < c->n_addrs; ++i)
+		v6 |= c->addrs[i].family == AF_INET6;
+	for (i = 0; i < c->n_exposes; ++i)
+		v6 |= c->exposes[i].target.addr.sa.sa_family == AF_INET6;
 	if (v6)
-		run((char *const[]){ "sysctl", "-qw",
-				     "net.ipv6.conf.all.forwarding=1", NULL },
-		    NULL);
+		return run_fmt(err, "sysctl -qw net.ipv6.conf.all.forwarding=1");
 	return 0;
 }
 
@@ -268,8 +464,13 @@ int ifup_tun(const struct conf *c, char *err)
 		}
 	}
 	nft_delete(c); /* a table left by an instance that died */
-	if (c->n_exposes) {
-		ret = expose_nft(c, err);
+	if (c->n_exposes || c->policy.present) {
+		ret = policy_nft(c, err);
+		/* SpokeToSpoke = none forwards too: the forward chain then
+		 * refuses with admin-prohibited, where a kernel that does not
+		 * forward on the interface drops in silence. */
+		if (!ret && (c->n_exposes || c->policy.routes))
+			ret = enable_forwarding(c, err);
 		if (ret)
 			return ret;
 	}
@@ -279,7 +480,7 @@ int ifup_tun(const struct conf *c, char *err)
 void ifup_tun_predown(const struct conf *c)
 {
 	run_hooks(c, &c->pre_down, NULL);
-	if (c->n_exposes)
+	if (c->n_exposes || c->policy.present)
 		nft_delete(c);
 }
 
