@@ -354,6 +354,52 @@ static void test_hostport_errors(void)
 	}
 }
 
+/* [Policy]: peers named by their friendly_name comment or public key. */
+static void test_policy(void)
+{
+	static const char text[] =
+		"[Interface]\n"
+		"PrivateKey = " KEY_A "\n"
+		"[Policy]\n"
+		"SpokeToSpoke = group\n"
+		"Group = gru:sa, " KEY_C ":eu\n"
+		"HubOriginates = no\n"
+		"Services = 5432/tcp, 53/udp, 8000\n"
+		"#   friendly_name =   gru  \n"
+		"[Peer]\n"
+		"PublicKey = " KEY_B "\n"
+		"# friendly_name = other\n"
+		"# a comment in between keeps the name\n"
+		"\n"
+		"[Peer]\n"
+		"PublicKey = " KEY_C "\n";
+	struct conf c;
+
+	REQUIRE(parse(&c, text) == 0);
+	CHECK(c.policy.present && c.policy.routes);
+	CHECK(c.policy.s2s == CONF_S2S_GROUP && !c.policy.hub_originates);
+	REQUIRE(c.policy.n_services == 3);
+	CHECK(c.policy.services[1].port == 53 &&
+	      c.policy.services[1].proto == CONF_PROTO_UDP);
+	CHECK(c.policy.services[2].proto == CONF_PROTO_TCP);
+	CHECK(!strcmp(c.peers[0].name, "gru") && !strcmp(c.peers[0].group, "sa"));
+	CHECK(!strcmp(c.peers[1].name, "other") && !strcmp(c.peers[1].group, "eu"));
+	conf_free(&c);
+
+	CHECK(parse(&c, "[Interface]\nPrivateKey = " KEY_A "\n[Policy]\nGroup = nobody:x\n") == -EINVAL);
+	CHECK(strstr(err, "t.conf:4: Group names 'nobody', which is no peer's friendly_name or public key") != NULL);
+	CHECK(parse(&c, "[Interface]\nPrivateKey = " KEY_A "\n[Policy]\nServices = 80/icmp\n") == -EINVAL);
+	CHECK(strstr(err, "t.conf:4: invalid Services entry '80/icmp'") != NULL);
+	CHECK(parse(&c, "[Interface]\nPrivateKey = " KEY_A "\n[Policy]\n[Policy]\n") == -EINVAL);
+	CHECK(strstr(err, "t.conf:4: a second [Policy] section (the first is at line 3)") != NULL);
+	CHECK(parse(&c, "[Interface]\nPrivateKey = " KEY_A "\n[Policy]\nRoute = x\n") == -EINVAL);
+	CHECK(strstr(err, "unknown key 'Route' in [Policy]") != NULL);
+	/* Without [Policy]: nothing filtered, the hub may originate. */
+	REQUIRE(parse(&c, "[Interface]\nPrivateKey = " KEY_A "\n") == 0);
+	CHECK(!c.policy.present);
+	conf_free(&c);
+}
+
 static void test_ifname(void)
 {
 	char name[IFNAMSIZ];
@@ -406,6 +452,7 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_numbers);
 	RUN(test_hostport_errors);
+	RUN(test_policy);
 	RUN(test_ifname);
 	RUN(test_wgquick_compat);
 	return unit_done();
