@@ -242,3 +242,76 @@ char *conf_trim(char *s)
 		*--e = '\0';
 	return s;
 }
+
+int conf_next_line(const char *text, size_t len, size_t *pos, char *buf,
+		   char *why)
+{
+	const char *nl;
+	size_t n;
+
+	if (*pos >= len)
+		return 0;
+	nl = memchr(text + *pos, '\n', len - *pos);
+	n = nl ? (size_t)(nl - (text + *pos)) : len - *pos;
+	if (n > CONF_LINE_MAX) {
+		snprintf(why, CONF_WHY_MAX, "line longer than %d bytes",
+			 CONF_LINE_MAX);
+		return -EINVAL;
+	}
+	memcpy(buf, text + *pos, n);
+	buf[n] = '\0';
+	if (strlen(buf) != n) {
+		snprintf(why, CONF_WHY_MAX, "NUL byte in line");
+		return -EINVAL;
+	}
+	*pos += n + 1;
+	return 1;
+}
+
+int conf_split_line(char *line, char **a, char **b, char *why)
+{
+	char *hash = strchr(line, '#'), *eq;
+
+	if (hash)
+		*hash = '\0';
+	line = conf_trim(line);
+	if (!*line)
+		return CONF_LINE_EMPTY;
+	if (line[0] == '[') {
+		size_t n = strlen(line);
+
+		if (line[n - 1] != ']') {
+			snprintf(why, CONF_WHY_MAX,
+				 "malformed section header '%.100s'", line);
+			return -EINVAL;
+		}
+		line[n - 1] = '\0';
+		*a = conf_trim(line + 1);
+		return CONF_LINE_SECTION;
+	}
+	eq = strchr(line, '=');
+	if (!eq) {
+		snprintf(why, CONF_WHY_MAX, "expected KEY = VALUE, got '%.90s'",
+			 line);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	*a = conf_trim(line);
+	*b = conf_trim(eq + 1);
+	if (!**a) {
+		snprintf(why, CONF_WHY_MAX, "missing key before '='");
+		return -EINVAL;
+	}
+	return CONF_LINE_KEY;
+}
+
+int conf_verr(char *err, const char *file, int line, const char *fmt,
+	      va_list ap)
+{
+	int n = snprintf(err, CONF_ERR_MAX, "%s:%d: ", file, line);
+
+	if (n < 0 || n >= CONF_ERR_MAX)
+		return -EINVAL;
+	vsnprintf(err + n, CONF_ERR_MAX - (size_t)n, fmt, ap);
+	return -EINVAL;
+}

@@ -27,7 +27,6 @@ enum section {
 };
 
 enum {
-	LINE_MAX_LEN = 4096,
 	CONF_MAX_BYTES = 16 << 20,
 	LIST_MAX = 1 << 20, /* entries in any one list */
 };
@@ -46,16 +45,13 @@ struct parser {
 static int __attribute__((format(printf, 2, 3)))
 perr(struct parser *p, const char *fmt, ...)
 {
-	int n;
 	va_list ap;
+	int ret;
 
-	n = snprintf(p->err, CONF_ERR_MAX, "%s:%d: ", p->file, p->line);
-	if (n < 0 || n >= CONF_ERR_MAX)
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(p->err + n, CONF_ERR_MAX - (size_t)n, fmt, ap);
+	ret = conf_verr(p->err, p->file, p->line, fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	return ret;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -546,36 +542,22 @@ static void note_friendly_name(struct parser *p, const char *comment)
 
 static int parse_line(struct parser *p, char *line)
 {
-	char *hash, *eq, *key, *val;
-	int ret;
+	char why[CONF_WHY_MAX], *key = NULL, *val = NULL;
+	int kind, ret;
 
 	line = conf_trim(line);
 	if (line[0] == '#')
 		note_friendly_name(p, line);
-	hash = strchr(line, '#');
-	if (hash)
-		*hash = '\0';
-	line = conf_trim(line);
-	if (!*line)
+	kind = conf_split_line(line, &key, &val, why);
+	if (kind < 0)
+		return perr(p, "%s", why);
+	if (kind == CONF_LINE_EMPTY)
 		return 0;
-	if (line[0] == '[') {
-		size_t n = strlen(line);
-
-		if (line[n - 1] != ']')
-			return perr(p, "malformed section header '%s'", line);
-		line[n - 1] = '\0';
-		ret = section_header(p, conf_trim(line + 1));
+	if (kind == CONF_LINE_SECTION) {
+		ret = section_header(p, key);
 		p->pending_name[0] = '\0';
 		return ret;
 	}
-	eq = strchr(line, '=');
-	if (!eq)
-		return perr(p, "expected KEY = VALUE, got '%s'", line);
-	*eq = '\0';
-	key = conf_trim(line);
-	val = conf_trim(eq + 1);
-	if (!*key)
-		return perr(p, "missing key before '='");
 	switch (p->sec) {
 	case SEC_NONE:
 		return perr(p, "'%s' outside of a section", key);
@@ -711,31 +693,25 @@ int conf_parse(struct conf *c, const char *file, const char *text, size_t len,
 		.c = c, .file = file, .err = err, .warn = warn,
 		.warn_ctx = warn_ctx,
 	};
-	char line[LINE_MAX_LEN + 1];
+	char line[CONF_LINE_MAX + 1], why[CONF_WHY_MAX];
 	size_t pos = 0;
 	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
 	err[0] = '\0';
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-
+	for (;;) {
+		ret = conf_next_line(text, len, &pos, line, why);
+		if (ret <= 0)
+			break;
 		p.line++;
-		if (n > LINE_MAX_LEN) {
-			ret = perr(&p, "line too long");
-			goto out;
-		}
-		memcpy(line, text + pos, n);
-		line[n] = '\0';
-		if (strlen(line) != n) {
-			ret = perr(&p, "NUL byte in line");
-			goto out;
-		}
-		pos += n + 1;
 		ret = parse_line(&p, line);
 		if (ret)
 			goto out;
+	}
+	if (ret < 0) {
+		p.line++;
+		ret = perr(&p, "%s", why);
+		goto out;
 	}
 	ret = end_section(&p);
 	if (!ret)

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "conf/conf-value.h"
+#include "io/strbuf.h"
 
 enum section {
 	SEC_NONE,
@@ -20,9 +21,7 @@ enum section {
 };
 
 enum {
-	LINE_MAX_LEN = 4096,
 	DEFAULT_KEEPALIVE = 25,
-	DEFAULT_PORT = 51820,
 };
 
 struct parser {
@@ -38,15 +37,12 @@ static int __attribute__((format(printf, 2, 3)))
 perr(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int ret;
 
-	n = snprintf(p->err, CONF_ERR_MAX, "%s:%d: ", p->file, p->line);
-	if (n < 0 || n >= CONF_ERR_MAX)
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(p->err + n, CONF_ERR_MAX - (size_t)n, fmt, ap);
+	ret = conf_verr(p->err, p->file, p->line, fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	return ret;
 }
 
 static bool valid_name(const char *s, size_t max)
@@ -387,30 +383,15 @@ static int section_header(struct parser *p, const char *name)
 
 static int parse_line(struct parser *p, char *line)
 {
-	char *hash, *eq, *key, *val;
+	char why[CONF_WHY_MAX], *key = NULL, *val = NULL;
+	int kind = conf_split_line(line, &key, &val, why);
 
-	hash = strchr(line, '#');
-	if (hash)
-		*hash = '\0';
-	line = conf_trim(line);
-	if (!*line)
+	if (kind < 0)
+		return perr(p, "%s", why);
+	if (kind == CONF_LINE_SECTION)
+		return section_header(p, key);
+	if (kind == CONF_LINE_EMPTY)
 		return 0;
-	if (line[0] == '[') {
-		size_t n = strlen(line);
-
-		if (line[n - 1] != ']')
-			return perr(p, "malformed section header '%s'", line);
-		line[n - 1] = '\0';
-		return section_header(p, conf_trim(line + 1));
-	}
-	eq = strchr(line, '=');
-	if (!eq)
-		return perr(p, "expected KEY = VALUE, got '%s'", line);
-	*eq = '\0';
-	key = conf_trim(line);
-	val = conf_trim(eq + 1);
-	if (!*key)
-		return perr(p, "missing key before '='");
 	switch (p->sec) {
 	case SEC_NONE:
 		return perr(p, "'%s' outside of a section", key);
@@ -485,36 +466,28 @@ int topology_parse(struct topology *t, const char *file, const char *text,
 		   size_t len, char *err)
 {
 	struct parser p = { .t = t, .file = file, .err = err };
-	char line[LINE_MAX_LEN];
-	size_t off = 0;
-	int ret = 0;
+	char line[CONF_LINE_MAX + 1], why[CONF_WHY_MAX];
+	size_t pos = 0;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
 	snprintf(t->file, sizeof(t->file), "%s", file);
 	snprintf(t->iface, sizeof(t->iface), "wg0");
 	t->keepalive = DEFAULT_KEEPALIVE;
 	err[0] = '\0';
-	while (off < len) {
-		size_t n = 0;
-
+	for (;;) {
+		ret = conf_next_line(text, len, &pos, line, why);
+		if (ret <= 0)
+			break;
 		p.line++;
-		while (off < len && text[off] != '\n') {
-			if (n + 1 >= sizeof(line)) {
-				ret = perr(&p, "line longer than %d bytes",
-					   LINE_MAX_LEN - 1);
-				goto out;
-			}
-			if (text[off] == '\0') {
-				ret = perr(&p, "NUL byte");
-				goto out;
-			}
-			line[n++] = text[off++];
-		}
-		off++;
-		line[n] = '\0';
 		ret = parse_line(&p, line);
 		if (ret)
 			goto out;
+	}
+	if (ret < 0) {
+		p.line++;
+		ret = perr(&p, "%s", why);
+		goto out;
 	}
 	ret = end_node(&p);
 	if (!ret)
@@ -598,65 +571,6 @@ int topology_assign(struct topology *t, char *err)
 
 /* ---------------------------------------------------------------- output */
 
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
-			char *s = malloc(cap);
-
-			if (!s) {
-				b->failed = true;
-				return;
-			}
-			if (b->s) {
-				memcpy(s, b->s, b->len);
-				memzero(b->s, b->cap); /* it may hold a key */
-				free(b->s);
-			}
-			b->s = s;
-			b->cap = cap;
-		}
-	}
-}
-
-static char *sb_take(struct sbuf *b)
-{
-	if (b->failed || !b->s) {
-		if (b->s) {
-			memzero(b->s, b->cap);
-			free(b->s);
-		}
-		return NULL;
-	}
-	return b->s;
-}
-
 /* The node's IPv6 address: the network's prefix with the IPv4 address's
  * offset in the IPv4 network as its last 32 bits. */
 static void addr6_of(const struct topology *t, const struct topo_node *n,
@@ -671,37 +585,37 @@ static void addr6_of(const struct topology *t, const struct topo_node *n,
 	out[15] |= (uint8_t)off;
 }
 
-static void put_addrs(struct sbuf *b, const struct topology *t,
+static void put_addrs(struct strbuf *b, const struct topology *t,
 		      const struct topo_node *n, bool own)
 {
 	char s6[INET6_ADDRSTRLEN];
 	uint8_t a6[16];
 
-	sb_printf(b, "%u.%u.%u.%u/%u", n->addr4[0], n->addr4[1], n->addr4[2],
+	strbuf_printf(b, "%u.%u.%u.%u/%u", n->addr4[0], n->addr4[1], n->addr4[2],
 		  n->addr4[3], own ? n->cidr4 : 32);
 	if (!t->has_net6)
 		return;
 	addr6_of(t, n, a6);
 	inet_ntop(AF_INET6, a6, s6, sizeof(s6));
-	sb_printf(b, ", %s/%u", s6, own && n->hub ? t->net6.cidr : 128);
+	strbuf_printf(b, ", %s/%u", s6, own && n->hub ? t->net6.cidr : 128);
 }
 
-static void put_network(struct sbuf *b, const struct topology *t)
+static void put_network(struct strbuf *b, const struct topology *t)
 {
 	char s6[INET6_ADDRSTRLEN];
 
-	sb_printf(b, "%u.%u.%u.%u/%u", t->net4.ip[0], t->net4.ip[1],
+	strbuf_printf(b, "%u.%u.%u.%u/%u", t->net4.ip[0], t->net4.ip[1],
 		  t->net4.ip[2], t->net4.ip[3], t->net4.cidr);
 	if (!t->has_net6)
 		return;
 	inet_ntop(AF_INET6, t->net6.ip, s6, sizeof(s6));
-	sb_printf(b, ", %s/%u", s6, t->net6.cidr);
+	strbuf_printf(b, ", %s/%u", s6, t->net6.cidr);
 }
 
 /* The hub routes per SpokeToSpoke and, unless told otherwise, never opens
  * connections towards the spokes; any node may limit what reaches it
  * through the overlay to its Services. */
-static void put_policy(struct sbuf *b, const struct topology *t,
+static void put_policy(struct strbuf *b, const struct topology *t,
 		       const struct topo_node *n)
 {
 	static const char *const s2s[] = { "all", "group", "none" };
@@ -709,21 +623,21 @@ static void put_policy(struct sbuf *b, const struct topology *t,
 
 	if (!n->hub && !n->services[0])
 		return;
-	sb_printf(b, "\n[Policy]\n");
+	strbuf_printf(b, "\n[Policy]\n");
 	if (n->hub) {
-		sb_printf(b, "SpokeToSpoke = %s\n", s2s[t->s2s]);
+		strbuf_printf(b, "SpokeToSpoke = %s\n", s2s[t->s2s]);
 		if (t->s2s == TOPO_S2S_GROUP) {
-			sb_printf(b, "Group = ");
+			strbuf_printf(b, "Group = ");
 			for (j = 1; j < t->n; ++j)
-				sb_printf(b, "%s%s:%s", j > 1 ? ", " : "",
+				strbuf_printf(b, "%s%s:%s", j > 1 ? ", " : "",
 					  t->nodes[j].name, t->nodes[j].group);
-			sb_printf(b, "\n");
+			strbuf_printf(b, "\n");
 		}
-		sb_printf(b, "HubOriginates = %s\n",
+		strbuf_printf(b, "HubOriginates = %s\n",
 			  n->hub_originates ? "yes" : "no");
 	}
 	if (n->services[0])
-		sb_printf(b, "Services = %s\n", n->services);
+		strbuf_printf(b, "Services = %s\n", n->services);
 }
 
 char *topology_render(const struct topology *t, size_t i)
@@ -731,52 +645,52 @@ char *topology_render(const struct topology *t, size_t i)
 	const struct topo_node *n = &t->nodes[i], *hub = &t->nodes[0];
 	char key[KEY_B64_LEN + 1];
 	const char *base;
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	size_t j;
 
 	base = strrchr(t->file, '/');
-	sb_printf(&b, "# %s in %s, written by `spokewire topology %s`:\n"
+	strbuf_printf(&b, "# %s in %s, written by `spokewire topology %s`:\n"
 		      "# edit that file and run it again rather than this one.\n",
 		  n->name, t->name[0] ? t->name : "the network",
 		  base ? base + 1 : t->file);
 	key_to_base64(key, n->private_key);
-	sb_printf(&b, "[Interface]\nPrivateKey = %s\nAddress = ", key);
+	strbuf_printf(&b, "[Interface]\nPrivateKey = %s\nAddress = ", key);
 	memzero(key, sizeof(key));
 	put_addrs(&b, t, n, true);
-	sb_printf(&b, "\n");
+	strbuf_printf(&b, "\n");
 	if (t->listen_port)
-		sb_printf(&b, "ListenPort = %u\n", t->listen_port);
+		strbuf_printf(&b, "ListenPort = %u\n", t->listen_port);
 	if (n->mode == CONF_MODE_USERSPACE)
-		sb_printf(&b, "Mode = userspace\n");
+		strbuf_printf(&b, "Mode = userspace\n");
 	for (j = 0; n->hub && j < n->n_exposes; ++j)
-		sb_printf(&b, "\n[Expose]\nListen = %u\nTarget = %s\n",
+		strbuf_printf(&b, "\n[Expose]\nListen = %u\nTarget = %s\n",
 			  n->exposes[j].port, n->exposes[j].target);
 	put_policy(&b, t, n);
 	if (!n->hub) {
 		key_to_base64(key, hub->public_key);
-		sb_printf(&b, "\n# friendly_name = %s\n[Peer]\nPublicKey = %s\n"
+		strbuf_printf(&b, "\n# friendly_name = %s\n[Peer]\nPublicKey = %s\n"
 			      "Endpoint = %s\nAllowedIPs = ",
 			  hub->name, key, hub->endpoint);
 		put_network(&b, t);
-		sb_printf(&b, "\n");
+		strbuf_printf(&b, "\n");
 		if (t->keepalive)
-			sb_printf(&b, "PersistentKeepalive = %u\n",
+			strbuf_printf(&b, "PersistentKeepalive = %u\n",
 				  t->keepalive);
-		return sb_take(&b);
+		return strbuf_take(&b);
 	}
 	for (j = 1; j < t->n; ++j) {
 		key_to_base64(key, t->nodes[j].public_key);
-		sb_printf(&b, "\n# friendly_name = %s\n[Peer]\nPublicKey = %s\nAllowedIPs = ",
+		strbuf_printf(&b, "\n# friendly_name = %s\n[Peer]\nPublicKey = %s\nAllowedIPs = ",
 			  t->nodes[j].name, key);
 		put_addrs(&b, t, &t->nodes[j], false);
-		sb_printf(&b, "\n");
+		strbuf_printf(&b, "\n");
 	}
-	return sb_take(&b);
+	return strbuf_take(&b);
 }
 
 char *topology_summary(const struct topology *t)
 {
-	struct sbuf b = { 0 };
+	struct strbuf b = { 0 };
 	char key[KEY_B64_LEN + 1], addr[32];
 	int wname = 4, wgroup = 5, len;
 	size_t i;
@@ -787,14 +701,14 @@ char *topology_summary(const struct topology *t)
 		len = (int)strlen(t->nodes[i].group);
 		wgroup = len > wgroup ? len : wgroup;
 	}
-	sb_printf(&b, "# %s: ", t->name[0] ? t->name : "network");
+	strbuf_printf(&b, "# %s: ", t->name[0] ? t->name : "network");
 	put_network(&b, t);
-	sb_printf(&b, ", hub '%s' at %s, interface %s, spoke to spoke: %s\n",
+	strbuf_printf(&b, ", hub '%s' at %s, interface %s, spoke to spoke: %s\n",
 		  t->nodes[0].name, t->nodes[0].endpoint, t->iface,
 		  t->s2s == TOPO_S2S_ALL	? "all"
 		  : t->s2s == TOPO_S2S_GROUP ? "group"
 					     : "none");
-	sb_printf(&b, "%-*s  %-5s  %-15s  %-9s  %-*s  %s\n", wname, "NAME",
+	strbuf_printf(&b, "%-*s  %-5s  %-15s  %-9s  %-*s  %s\n", wname, "NAME",
 		  "ROLE", "ADDRESS", "MODE", wgroup, "GROUP", "PUBLIC KEY");
 	for (i = 0; i < t->n; ++i) {
 		const struct topo_node *n = &t->nodes[i];
@@ -802,12 +716,12 @@ char *topology_summary(const struct topology *t)
 		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", n->addr4[0],
 			 n->addr4[1], n->addr4[2], n->addr4[3]);
 		key_to_base64(key, n->public_key);
-		sb_printf(&b, "%-*s  %-5s  %-15s  %-9s  %-*s  %s\n", wname,
+		strbuf_printf(&b, "%-*s  %-5s  %-15s  %-9s  %-*s  %s\n", wname,
 			  n->name, n->hub ? "hub" : "spoke", addr,
 			  n->mode == CONF_MODE_USERSPACE ? "userspace" : "tun",
 			  wgroup, n->hub ? "-" : n->group, key);
 	}
-	return sb_take(&b);
+	return strbuf_take(&b);
 }
 
 int topology_find(const struct topology *t, const char *name)

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/strbuf.h"
 #include "node/node.h"
 
 extern char **environ;
@@ -147,49 +148,14 @@ static const char *sa_ip(const struct conf_hostport *hp, char *buf,
 	return inet_ntop(AF_INET, &hp->addr.in4.sin_addr, buf, len);
 }
 
-/* A growing ruleset text. */
-struct rules {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-add(struct rules *r, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		if (r->failed)
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(r->s ? r->s + r->len : NULL,
-			      r->s ? r->cap - r->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			r->failed = true;
-			return;
-		}
-		if (r->s && (size_t)n < r->cap - r->len) {
-			r->len += (size_t)n;
-			return;
-		}
-		r->cap = r->cap * 2 + (size_t)n + 1024;
-		r->s = realloc(r->s, r->cap);
-		if (!r->s)
-			r->failed = true;
-	}
-}
-
 /* [Expose]: DNAT of the overlay's connections to a host address, and the
  * masquerade that brings the answers back the same way. */
-static void expose_rules(const struct conf *c, struct rules *r)
+static void expose_rules(const struct conf *c, struct strbuf *r)
 {
 	char t[INET6_ADDRSTRLEN], l[INET6_ADDRSTRLEN];
 	size_t i;
 
-	add(r, " chain prerouting {\n"
+	strbuf_printf(r, " chain prerouting {\n"
 	       "  type nat hook prerouting priority dstnat; policy accept;\n");
 	for (i = 0; i < c->n_exposes; ++i) {
 		const struct conf_expose *e = &c->exposes[i];
@@ -198,19 +164,19 @@ static void expose_rules(const struct conf *c, struct rules *r)
 
 		sa_ip(&e->target, t, sizeof(t));
 		if (e->listen.host[0])
-			add(r, "  iifname \"%s\" %s daddr %s tcp dport %u dnat %s to %s%s%s:%u\n",
+			strbuf_printf(r, "  iifname \"%s\" %s daddr %s tcp dport %u dnat %s to %s%s%s:%u\n",
 			    c->ifname,
 			    e->listen.addr.sa.sa_family == AF_INET6 ? "ip6" : "ip",
 			    sa_ip(&e->listen, l, sizeof(l)), e->listen.port,
 			    fam, fam[2] ? "[" : "", t, fam[2] ? "]" : "",
 			    e->target.port);
 		else
-			add(r, "  iifname \"%s\" meta nfproto %s tcp dport %u dnat %s to %s%s%s:%u\n",
+			strbuf_printf(r, "  iifname \"%s\" meta nfproto %s tcp dport %u dnat %s to %s%s%s:%u\n",
 			    c->ifname, fam[2] ? "ipv6" : "ipv4", e->listen.port,
 			    fam, fam[2] ? "[" : "", t, fam[2] ? "]" : "",
 			    e->target.port);
 	}
-	add(r, " }\n"
+	strbuf_printf(r, " }\n"
 	       " chain postrouting {\n"
 	       "  type nat hook postrouting priority srcnat; policy accept;\n"
 	       "  iifname \"%s\" ct status dnat masquerade\n"
@@ -220,7 +186,7 @@ static void expose_rules(const struct conf *c, struct rules *r)
 /* The AllowedIPs of the peers in group g, of one family, as an nft set's
  * elements; false when there are none. */
 static bool group_set(const struct conf *c, const char *g, int family,
-		      struct rules *r)
+		      struct strbuf *r)
 {
 	char buf[64];
 	bool any = false;
@@ -232,7 +198,7 @@ static bool group_set(const struct conf *c, const char *g, int family,
 		for (j = 0; j < c->peers[i].n_allowed; ++j) {
 			if (c->peers[i].allowed[j].family != family)
 				continue;
-			add(r, "%s%s", any ? ", " : "",
+			strbuf_printf(r, "%s%s", any ? ", " : "",
 			    conf_prefix_str(&c->peers[i].allowed[j], buf,
 					    sizeof(buf)));
 			any = true;
@@ -243,17 +209,17 @@ static bool group_set(const struct conf *c, const char *g, int family,
 
 /* Peer to peer through us, per SpokeToSpoke: all, the peers of one group
  * among themselves, or none; refused with ICMP admin-prohibited. */
-static void forward_rules(const struct conf *c, struct rules *r)
+static void forward_rules(const struct conf *c, struct strbuf *r)
 {
 	const struct conf_policy *pol = &c->policy;
 	size_t i, k;
 
-	add(r, " chain forward {\n"
+	strbuf_printf(r, " chain forward {\n"
 	       "  type filter hook forward priority filter; policy accept;\n"
 	       "  iifname \"%s\" oifname \"%s\" ct state established,related accept\n",
 	    c->ifname, c->ifname);
 	if (pol->s2s == CONF_S2S_ALL) {
-		add(r, "  iifname \"%s\" oifname \"%s\" accept\n", c->ifname,
+		strbuf_printf(r, "  iifname \"%s\" oifname \"%s\" accept\n", c->ifname,
 		    c->ifname);
 	} else if (pol->s2s == CONF_S2S_GROUP) {
 		for (i = 0; i < c->n_peers; ++i) {
@@ -268,29 +234,29 @@ static void forward_rules(const struct conf *c, struct rules *r)
 				continue;
 			for (k = 0; k < 2; ++k) {
 				int fam = k ? AF_INET6 : AF_INET;
-				struct rules set = { 0 };
+				struct strbuf set = { 0 };
 
 				if (!group_set(c, g, fam, &set) || set.failed) {
-					free(set.s);
+					strbuf_free(&set);
 					continue;
 				}
-				add(r, "  iifname \"%s\" oifname \"%s\" %s saddr { %s } %s daddr { %s } accept\n",
+				strbuf_printf(r, "  iifname \"%s\" oifname \"%s\" %s saddr { %s } %s daddr { %s } accept\n",
 				    c->ifname, c->ifname, k ? "ip6" : "ip",
 				    set.s, k ? "ip6" : "ip", set.s);
-				free(set.s);
+				strbuf_free(&set);
 			}
 		}
 	}
 	if (pol->s2s != CONF_S2S_ALL)
-		add(r, "  iifname \"%s\" oifname \"%s\" reject with icmpx admin-prohibited\n",
+		strbuf_printf(r, "  iifname \"%s\" oifname \"%s\" reject with icmpx admin-prohibited\n",
 		    c->ifname, c->ifname);
-	add(r, " }\n");
+	strbuf_printf(r, " }\n");
 }
 
 /* HubOriginates = no: we answer the peers, never open towards them. */
-static void output_rules(const struct conf *c, struct rules *r)
+static void output_rules(const struct conf *c, struct strbuf *r)
 {
-	add(r, " chain output {\n"
+	strbuf_printf(r, " chain output {\n"
 	       "  type filter hook output priority filter; policy accept;\n"
 	       "  oifname \"%s\" ct state established,related accept\n"
 	       /* Our ICMP errors (the forward chain's rejects among them,
@@ -303,13 +269,13 @@ static void output_rules(const struct conf *c, struct rules *r)
 
 /* Services: those ports through the interface and no others; the same
  * ports from anywhere but the overlay (and loopback) dropped. */
-static void input_rules(const struct conf *c, struct rules *r)
+static void input_rules(const struct conf *c, struct strbuf *r)
 {
 	const struct conf_policy *pol = &c->policy;
 	int k;
 	size_t i;
 
-	add(r, " chain input {\n"
+	strbuf_printf(r, " chain input {\n"
 	       "  type filter hook input priority filter; policy accept;\n"
 	       "  iifname \"%s\" ct state established,related accept\n"
 	       "  iifname \"%s\" meta l4proto { icmp, ipv6-icmp } accept\n",
@@ -317,22 +283,22 @@ static void input_rules(const struct conf *c, struct rules *r)
 	for (k = 0; k < 2; ++k) {
 		enum conf_proto proto = k ? CONF_PROTO_UDP : CONF_PROTO_TCP;
 		const char *name = k ? "udp" : "tcp";
-		struct rules set = { 0 };
+		struct strbuf set = { 0 };
 
 		for (i = 0; i < pol->n_services; ++i)
 			if (pol->services[i].proto == proto)
-				add(&set, "%s%u", set.len ? ", " : "",
+				strbuf_printf(&set, "%s%u", set.len ? ", " : "",
 				    pol->services[i].port);
 		if (!set.len || set.failed) {
-			free(set.s);
+			strbuf_free(&set);
 			continue;
 		}
-		add(r, "  iifname \"%s\" %s dport { %s } accept\n"
+		strbuf_printf(r, "  iifname \"%s\" %s dport { %s } accept\n"
 		       "  iifname != { \"%s\", \"lo\" } %s dport { %s } drop\n",
 		    c->ifname, name, set.s, c->ifname, name, set.s);
-		free(set.s);
+		strbuf_free(&set);
 	}
-	add(r, "  iifname \"%s\" drop\n"
+	strbuf_printf(r, "  iifname \"%s\" drop\n"
 	       " }\n", c->ifname);
 }
 
@@ -341,12 +307,12 @@ static void input_rules(const struct conf *c, struct rules *r)
 static int policy_nft(const struct conf *c, char *err)
 {
 	const struct conf_policy *pol = &c->policy;
-	struct rules r = { 0 };
+	struct strbuf r = { 0 };
 	char table[64];
 	int ret;
 
 	table_name(c, table, sizeof(table));
-	add(&r, "table inet %s\ndelete table inet %s\ntable inet %s {\n",
+	strbuf_printf(&r, "table inet %s\ndelete table inet %s\ntable inet %s {\n",
 	    table, table, table);
 	if (c->n_exposes)
 		expose_rules(c, &r);
@@ -358,14 +324,14 @@ static int policy_nft(const struct conf *c, char *err)
 		if (pol->n_services)
 			input_rules(c, &r);
 	}
-	add(&r, "}\n");
+	strbuf_printf(&r, "}\n");
 	if (r.failed) {
-		free(r.s);
+		strbuf_free(&r);
 		return -ENOMEM;
 	}
 	fprintf(stderr, "[#] nft -f - (table inet %s)\n", table);
 	ret = run((char *const[]){ "nft", "-f", "-", NULL }, r.s);
-	free(r.s);
+	strbuf_free(&r);
 	if (ret) {
 		snprintf(err, CONF_ERR_MAX, "nft -f failed for the table inet %s ([Expose], [Policy])",
 			 table);
@@ -374,18 +340,22 @@ static int policy_nft(const struct conf *c, char *err)
 	return 0;
 }
 
-/* What comes in through the interface may leave through it or another one
- * ([Expose]'s DNAT, peer to peer): IPv4 forwarding for this interface only
- * (it is decided by the interface a packet came in on); IPv6 has no such
- * switch, its forwarding is the namespace's. */
+/* Peer to peer through us comes in and leaves through the interface: IPv4
+ * forwarding for this interface only (it is decided by the interface a
+ * packet came in on). [Expose]'s DNAT to another host also forwards the
+ * answers that come in on that host's interface, and IPv6 has no switch
+ * per interface: those take the namespace's forwarding. */
 static int enable_forwarding(const struct conf *c, char *err)
 {
 	bool v6 = false;
 	size_t i;
 	int ret;
 
-	ret = run_fmt(err, "sysctl -qw net.ipv4.conf.%s.forwarding=1",
-		      c->ifname);
+	if (c->n_exposes)
+		ret = run_fmt(err, "sysctl -qw net.ipv4.ip_forward=1");
+	else
+		ret = run_fmt(err, "sysctl -qw net.ipv4.conf.%s.forwarding=1",
+			      c->ifname);
 	if (ret)
 		return ret;
 	/* Peers of one interface cannot reach each other directly, so an

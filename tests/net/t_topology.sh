@@ -4,8 +4,9 @@
 # added (only the hub's config and the new one change) and when one is
 # rotated; every bad file refused with its file:line and nothing written;
 # QR output. Then a small network from a topology file brought up with
-# `spokewire up` as written: a TUN hub, a TUN spoke and a userspace spoke
-# run as uid 65534, the hub reaching both over the overlay.
+# `spokewire up` as written: a TUN hub (HubOriginates = yes), a TUN spoke
+# and a userspace spoke run as uid 65534: the hub reaches both, and one
+# spoke the other through it.
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
@@ -167,6 +168,7 @@ Interface = $IF
 [Hub]
 Name = hub
 Endpoint = $(outer4 1 1):51820
+HubOriginates = yes
 
 [Spoke]
 Name = a
@@ -186,3 +188,5 @@ check live-b-up-as-nobody up_nobody "$NS_B" "$T_DIR/live/b/$IF.conf"
 if ping_wait "$NS_H" 15 10.77.0.2; then pass live-hub-reaches-a; else fail live-hub-reaches-a; fi
 if ping_wait "$NS_H" 15 10.77.0.3; then pass live-hub-reaches-userspace-b; else fail live-hub-reaches-userspace-b; fi
 if ping_wait "$NS_A" 5 10.77.0.1; then pass live-a-reaches-hub; else fail live-a-reaches-hub; fi
+# Spoke to spoke through the hub ([Policy] SpokeToSpoke = all).
+if ping_wait "$NS_A" 10 10.77.0.3; then pass live-a-reaches-b-through-hub; else fail live-a-reaches-b-through-hub; fi
