@@ -21,6 +21,8 @@ static const struct {
 	{ "up", cmd_up, "[-f] CONF",
 	  "Brings an interface up from a config file (TUN or userspace mode)" },
 	{ "down", cmd_down, "CONF", "Stops the interface `up CONF` started" },
+	{ "reload", cmd_reload, "CONF",
+	  "Applies an edited CONF to the running interface, sessions kept" },
 	{ "topology", cmd_topology, "FILE [--out DIR]",
 	  "Writes every node's config from one topology file (--help for more)" },
 	{ "controller", cmd_controller, "[OPTIONS]",

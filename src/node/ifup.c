@@ -386,10 +386,62 @@ static void nft_delete(const struct conf *c)
 	       NULL, true);
 }
 
+/* Routes for every peer's AllowedIPs, as wg-quick makes them (Table). */
+static int add_routes(const struct conf *c, char *err)
+{
+	char buf[64], table[48] = "";
+	size_t i, j;
+	int ret;
+
+	if (!strcasecmp(c->table, "off"))
+		return 0;
+	if (c->table[0] && strcasecmp(c->table, "auto"))
+		snprintf(table, sizeof(table), " table %s", c->table);
+	for (i = 0; i < c->n_peers; ++i) {
+		for (j = 0; j < c->peers[i].n_allowed; ++j) {
+			const struct conf_prefix *p = &c->peers[i].allowed[j];
+
+			if (!p->cidr) {
+				fprintf(stderr,
+					"warning: %s: no default route in TUN "
+					"mode (Table = off and PostUp)\n",
+					conf_prefix_str(p, buf, sizeof(buf)));
+				continue;
+			}
+			ret = run_fmt(err, "ip -%c route replace %s dev %s%s",
+				      p->family == AF_INET ? '4' : '6',
+				      conf_prefix_str(p, buf, sizeof(buf)),
+				      c->ifname, table);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* The nftables table ([Expose], [Policy]) and the forwarding it needs;
+ * without either, no table. */
+static int apply_table(const struct conf *c, char *err)
+{
+	int ret;
+
+	if (!c->n_exposes && !c->policy.present) {
+		nft_delete(c);
+		return 0;
+	}
+	ret = policy_nft(c, err);
+	/* SpokeToSpoke = none forwards too: the forward chain then refuses
+	 * with admin-prohibited, where a kernel that does not forward on the
+	 * interface drops in silence. */
+	if (!ret && (c->n_exposes || c->policy.routes))
+		ret = enable_forwarding(c, err);
+	return ret;
+}
+
 int ifup_tun(const struct conf *c, char *err)
 {
-	char ip[INET6_ADDRSTRLEN], buf[64], table[48] = "";
-	size_t i, j;
+	char ip[INET6_ADDRSTRLEN];
+	size_t i;
 	int ret;
 
 	ret = run_hooks(c, &c->pre_up, err);
@@ -407,44 +459,34 @@ int ifup_tun(const struct conf *c, char *err)
 	}
 	ret = run_fmt(err, "ip link set mtu %u up dev %s",
 		      c->mtu ? c->mtu : 1420, c->ifname);
+	if (!ret)
+		ret = add_routes(c, err);
 	if (ret)
 		return ret;
-	if (strcasecmp(c->table, "off")) {
-		if (c->table[0] && strcasecmp(c->table, "auto"))
-			snprintf(table, sizeof(table), " table %s", c->table);
-		for (i = 0; i < c->n_peers; ++i) {
-			for (j = 0; j < c->peers[i].n_allowed; ++j) {
-				const struct conf_prefix *p =
-					&c->peers[i].allowed[j];
-
-				if (!p->cidr) {
-					fprintf(stderr,
-						"warning: %s: no default route in TUN "
-						"mode (Table = off and PostUp)\n",
-						conf_prefix_str(p, buf, sizeof(buf)));
-					continue;
-				}
-				ret = run_fmt(err, "ip -%c route replace %s dev %s%s",
-					      p->family == AF_INET ? '4' : '6',
-					      conf_prefix_str(p, buf, sizeof(buf)),
-					      c->ifname, table);
-				if (ret)
-					return ret;
-			}
-		}
-	}
 	nft_delete(c); /* a table left by an instance that died */
-	if (c->n_exposes || c->policy.present) {
-		ret = policy_nft(c, err);
-		/* SpokeToSpoke = none forwards too: the forward chain then
-		 * refuses with admin-prohibited, where a kernel that does not
-		 * forward on the interface drops in silence. */
-		if (!ret && (c->n_exposes || c->policy.routes))
-			ret = enable_forwarding(c, err);
-		if (ret)
-			return ret;
-	}
+	ret = apply_table(c, err);
+	if (ret)
+		return ret;
 	return run_hooks(c, &c->post_up, err);
+}
+
+int ifup_tun_refresh(const struct conf *c, const struct conf_prefix *gone,
+		     size_t n_gone, char *err)
+{
+	char buf[64];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < n_gone && strcasecmp(c->table, "off"); ++i)
+		if (gone[i].cidr)
+			run_fmt(NULL, "ip -%c route del %s dev %s",
+				gone[i].family == AF_INET ? '4' : '6',
+				conf_prefix_str(&gone[i], buf, sizeof(buf)),
+				c->ifname);
+	ret = add_routes(c, err);
+	if (!ret)
+		ret = apply_table(c, err);
+	return ret;
 }
 
 void ifup_tun_predown(const struct conf *c)

@@ -40,6 +40,13 @@ void node_teardown(struct node *n);
  * table of our own, PostUp hooks (wg-quick's order). Runs ip(8) and nft(8).
  * 0 or -errno with a message in err. */
 int ifup_tun(const struct conf *c, char *err);
+/* TUN mode, after `reload` applied an edited config to the running device:
+ * routes for the AllowedIPs in gone (n_gone, peers or prefixes dropped)
+ * deleted, routes for every peer's AllowedIPs made, the nftables table
+ * replaced in one transaction (or deleted when nothing needs it). 0 or
+ * -errno with a message in err. */
+int ifup_tun_refresh(const struct conf *c, const struct conf_prefix *gone,
+		     size_t n_gone, char *err);
 /* Undoes what the device's exit does not: the nftables table, and runs the
  * PreDown (before) or PostDown (after) hooks. */
 void ifup_tun_predown(const struct conf *c);

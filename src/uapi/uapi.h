@@ -93,6 +93,13 @@ struct uapi_server;
  * on the path; a stale socket is replaced. Replies carry "errno=-N" like
  * wireguard-go, which is what wg(8) turns into strerror(N). Returns 0 or
  * -errno; *out is owned by the caller (uapi_server_close). */
+/* Client side (uapi-client.c), /var/run/wireguard/IFACE.sock: a connected
+ * socket or -errno; and one call: req sent, the reply (up to its blank
+ * line, "errno=0" required, else -EPROTO) in *reply for the caller to wipe
+ * and free. */
+int uapi_client_connect(const char *iface);
+int uapi_client_call(const char *iface, const char *req, char **reply);
+
 int uapi_server_open(struct uapi_server **out, const char *ifname,
 		     struct loop *loop, const struct uapi_handler *handler);
 /* Unregisters, closes and unlinks the socket. */

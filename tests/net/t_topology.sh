@@ -190,3 +190,13 @@ if ping_wait "$NS_H" 15 10.77.0.3; then pass live-hub-reaches-userspace-b; else 
 if ping_wait "$NS_A" 5 10.77.0.1; then pass live-a-reaches-hub; else fail live-a-reaches-hub; fi
 # Spoke to spoke through the hub ([Policy] SpokeToSpoke = all).
 if ping_wait "$NS_A" 10 10.77.0.3; then pass live-a-reaches-b-through-hub; else fail live-a-reaches-b-through-hub; fi
+# `reload` of the userspace spoke, as its user, in its mount namespace:
+# nothing changed, and it says the relay sections take a restart.
+BPID=$(ns_daemon_pids "$NS_B" spokewire | head -1)
+out=$(in_mnt "$BPID" "${NOBODY[@]}" "$SPOKEWIRE" reload "$T_DIR/live/b/$IF.conf" 2>&1)
+if [[ $out == *"0 peers added, 0 removed, 0 changed, 1 unchanged"* && $out == *"restart only"* ]]; then
+	pass live-userspace-reload
+else
+	fail live-userspace-reload "$out"
+fi
+if ping_wait "$NS_A" 5 10.77.0.3; then pass live-b-after-reload; else fail live-b-after-reload; fi
