@@ -431,6 +431,8 @@ void tcp_timer_set(struct netstack_tcp *c, enum tcp_timer_kind k,
 		   uint64_t delay_ns);
 void tcp_timer_clear(struct netstack_tcp *c, enum tcp_timer_kind k);
 void tcp_timers_clear(struct netstack_tcp *c);
+/* Room in the timer heap for n connections: 0 or -ENOMEM. */
+int tcp_timer_reserve(struct netstack *st, uint32_t n);
 void tcp_timer_run(struct netstack *st);
 uint64_t tcp_timer_next(const struct netstack *st);
 /* Counts (and reports through ops->log) connections with data outstanding

@@ -289,6 +289,10 @@ struct netstack_tcp *tcp_alloc(struct netstack *st,
 
 	if (st->tcp.count >= st->cfg.max_conns && !recycle_time_wait(st))
 		return NULL;
+	/* Every block may have a timer queued: the heap has its room before
+	 * the block exists, so scheduling one cannot fail later. */
+	if (tcp_timer_reserve(st, st->tcp.allocated + 1) < 0)
+		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;

@@ -76,6 +76,24 @@ static uint64_t earliest(const struct netstack_tcp *c)
 	return m;
 }
 
+int tcp_timer_reserve(struct netstack *st, uint32_t n)
+{
+	struct tcp_stack *t = &st->tcp;
+	struct netstack_tcp **h;
+	uint32_t cap = t->heap_cap ? t->heap_cap : 256;
+
+	while (cap < n)
+		cap *= 2;
+	if (cap == t->heap_cap)
+		return 0;
+	h = realloc(t->heap, cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	t->heap = h;
+	t->heap_cap = cap;
+	return 0;
+}
+
 static void schedule(struct netstack_tcp *c)
 {
 	struct tcp_stack *t = &c->st->tcp;
@@ -84,16 +102,11 @@ static void schedule(struct netstack_tcp *c)
 	if (!next)
 		return; /* a queued entry goes away lazily */
 	if (c->heap_idx < 0) {
-		if (t->heap_len == t->heap_cap) {
-			uint32_t cap = t->heap_cap ? t->heap_cap * 2 : 256;
-			struct netstack_tcp **h =
-				realloc(t->heap, cap * sizeof(*h));
-
-			if (!h)
-				return;
-			t->heap = h;
-			t->heap_cap = cap;
-		}
+		/* Room was reserved when c was allocated (tcp_alloc): a
+		 * timer is never dropped for want of memory. */
+		if (t->heap_len == t->heap_cap &&
+		    tcp_timer_reserve(c->st, t->heap_len + 1) < 0)
+			return;
 		c->heap_key = next;
 		c->heap_idx = (int32_t)t->heap_len;
 		t->heap[t->heap_len++] = c;
