@@ -243,31 +243,6 @@ char *conf_trim(char *s)
 	return s;
 }
 
-int conf_next_line(const char *text, size_t len, size_t *pos, char *buf,
-		   char *why)
-{
-	const char *nl;
-	size_t n;
-
-	if (*pos >= len)
-		return 0;
-	nl = memchr(text + *pos, '\n', len - *pos);
-	n = nl ? (size_t)(nl - (text + *pos)) : len - *pos;
-	if (n > CONF_LINE_MAX) {
-		snprintf(why, CONF_WHY_MAX, "line longer than %d bytes",
-			 CONF_LINE_MAX);
-		return -EINVAL;
-	}
-	memcpy(buf, text + *pos, n);
-	buf[n] = '\0';
-	if (strlen(buf) != n) {
-		snprintf(why, CONF_WHY_MAX, "NUL byte in line");
-		return -EINVAL;
-	}
-	*pos += n + 1;
-	return 1;
-}
-
 int conf_split_line(char *line, char **a, char **b, char *why)
 {
 	char *hash = strchr(line, '#'), *eq;
@@ -314,4 +289,38 @@ int conf_verr(char *err, const char *file, int line, const char *fmt,
 		return -EINVAL;
 	vsnprintf(err + n, CONF_ERR_MAX - (size_t)n, fmt, ap);
 	return -EINVAL;
+}
+
+int conf_each_line(const char *file, const char *text, size_t len,
+		   int *line, char *err, int (*fn)(void *ctx, char *line),
+		   void *ctx)
+{
+	char buf[CONF_LINE_MAX + 1];
+	size_t pos = 0, n;
+	const char *nl;
+	int ret = 0;
+
+	while (!ret && pos < len) {
+		nl = memchr(text + pos, '\n', len - pos);
+		n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		++*line;
+		if (n > CONF_LINE_MAX) {
+			ret = -EINVAL;
+			snprintf(err, CONF_ERR_MAX, "%s:%d: line longer than %d bytes",
+				 file, *line, CONF_LINE_MAX);
+			break;
+		}
+		memcpy(buf, text + pos, n);
+		buf[n] = '\0';
+		pos += n + 1;
+		if (strlen(buf) != n) {
+			ret = -EINVAL;
+			snprintf(err, CONF_ERR_MAX, "%s:%d: NUL byte in line",
+				 file, *line);
+			break;
+		}
+		ret = fn(ctx, buf);
+	}
+	memzero(buf, sizeof(buf));
+	return ret;
 }

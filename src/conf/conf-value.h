@@ -20,11 +20,14 @@ enum conf_line_kind {
 enum {
 	CONF_LINE_MAX = 4096,
 };
-/* The next line of text (len bytes) from *pos into buf (CONF_LINE_MAX + 1
- * bytes), *pos moved past it. 1 with a line, 0 at the end, -EINVAL with
- * what is wrong in why (CONF_WHY_MAX): too long, or a NUL byte. */
-int conf_next_line(const char *text, size_t len, size_t *pos, char *buf,
-		   char *why);
+/* Calls fn(ctx, line) for each line of text (len bytes), line by line,
+ * counting them in *line for fn's messages; the copy fn gets is wiped
+ * after. A line longer than CONF_LINE_MAX or with a NUL byte is -EINVAL
+ * with "file:line: what" in err (CONF_ERR_MAX). Returns 0, or fn's first
+ * nonzero return. */
+int conf_each_line(const char *file, const char *text, size_t len,
+		   int *line, char *err, int (*fn)(void *ctx, char *line),
+		   void *ctx);
 /* One line of an INI-style file, split in place: comments and white space
  * dropped; a section's name in *a, or KEY in *a and VALUE in *b. Returns
  * the kind, or -EINVAL with what is wrong in why. */

@@ -540,8 +540,9 @@ static void note_friendly_name(struct parser *p, const char *comment)
 		 conf_trim(eq + 1));
 }
 
-static int parse_line(struct parser *p, char *line)
+static int parse_line(void *ctx, char *line)
 {
+	struct parser *p = ctx;
 	char why[CONF_WHY_MAX], *key = NULL, *val = NULL;
 	int kind, ret;
 
@@ -693,31 +694,17 @@ int conf_parse(struct conf *c, const char *file, const char *text, size_t len,
 		.c = c, .file = file, .err = err, .warn = warn,
 		.warn_ctx = warn_ctx,
 	};
-	char line[CONF_LINE_MAX + 1], why[CONF_WHY_MAX];
-	size_t pos = 0;
-	int ret = 0;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	err[0] = '\0';
-	for (;;) {
-		ret = conf_next_line(text, len, &pos, line, why);
-		if (ret <= 0)
-			break;
-		p.line++;
-		ret = parse_line(&p, line);
-		if (ret)
-			goto out;
-	}
-	if (ret < 0) {
-		p.line++;
-		ret = perr(&p, "%s", why);
+	ret = conf_each_line(file, text, len, &p.line, err, parse_line, &p);
+	if (ret)
 		goto out;
-	}
 	ret = end_section(&p);
 	if (!ret)
 		ret = validate(&p);
 out:
-	memzero(line, sizeof(line));
 	if (ret == -ENOMEM)
 		snprintf(err, CONF_ERR_MAX, "%s: out of memory", file);
 	if (ret)

@@ -381,8 +381,9 @@ static int section_header(struct parser *p, const char *name)
 	return perr(p, "unknown section [%s] (Network, Hub, Spoke)", name);
 }
 
-static int parse_line(struct parser *p, char *line)
+static int parse_line(void *ctx, char *line)
 {
+	struct parser *p = ctx;
 	char why[CONF_WHY_MAX], *key = NULL, *val = NULL;
 	int kind = conf_split_line(line, &key, &val, why);
 
@@ -466,8 +467,6 @@ int topology_parse(struct topology *t, const char *file, const char *text,
 		   size_t len, char *err)
 {
 	struct parser p = { .t = t, .file = file, .err = err };
-	char line[CONF_LINE_MAX + 1], why[CONF_WHY_MAX];
-	size_t pos = 0;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
@@ -475,20 +474,9 @@ int topology_parse(struct topology *t, const char *file, const char *text,
 	snprintf(t->iface, sizeof(t->iface), "wg0");
 	t->keepalive = DEFAULT_KEEPALIVE;
 	err[0] = '\0';
-	for (;;) {
-		ret = conf_next_line(text, len, &pos, line, why);
-		if (ret <= 0)
-			break;
-		p.line++;
-		ret = parse_line(&p, line);
-		if (ret)
-			goto out;
-	}
-	if (ret < 0) {
-		p.line++;
-		ret = perr(&p, "%s", why);
+	ret = conf_each_line(file, text, len, &p.line, err, parse_line, &p);
+	if (ret)
 		goto out;
-	}
 	ret = end_node(&p);
 	if (!ret)
 		ret = validate(&p);
@@ -501,13 +489,13 @@ out:
 	return ret;
 }
 
-static bool addr_taken(const struct topology *t, size_t upto, uint32_t a,
-		       const bool *done)
+/* a belongs to a node whose address is settled already. */
+static bool addr_taken(const struct topology *t, uint32_t a, const bool *done)
 {
 	size_t i;
 
 	for (i = 0; i < t->n; ++i)
-		if ((i < upto || done[i]) && v4(t->nodes[i].addr4) == a)
+		if (done[i] && v4(t->nodes[i].addr4) == a)
 			return true;
 	return false;
 }
@@ -527,7 +515,7 @@ int topology_assign(struct topology *t, char *err)
 		done[i] = t->nodes[i].has_addr;
 	if (!hub->has_addr) {
 		a = net + 1;
-		while (addr_taken(t, 0, a, done))
+		while (addr_taken(t, a, done))
 			a++;
 		put_v4(hub->addr4, a);
 		done[0] = true;
@@ -540,7 +528,7 @@ int topology_assign(struct topology *t, char *err)
 		if (done[i] || !n->has_prev_addr)
 			continue;
 		a = v4(n->prev_addr4);
-		if (host_of(t, a) && !addr_taken(t, 0, a, done)) {
+		if (host_of(t, a) && !addr_taken(t, a, done)) {
 			memcpy(n->addr4, n->prev_addr4, 4);
 			done[i] = true;
 		}
@@ -552,7 +540,7 @@ int topology_assign(struct topology *t, char *err)
 		if (done[i])
 			continue;
 		for (a = net + 1; host_of(t, a); ++a)
-			if (!addr_taken(t, 0, a, done))
+			if (!addr_taken(t, a, done))
 				break;
 		if (!host_of(t, a)) {
 			free(done);
