@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "io/strbuf.h"
 #include "uapi/uapi.h"
 
 bool device_present(const char *iface)
@@ -121,39 +122,13 @@ static bool same_ips(json_t *a, json_t *b)
 	return true;
 }
 
-struct text {
-	char *buf;
-	size_t len;
-};
-
-static void append(struct text *t, const char *s)
+static void add(struct strbuf *t, const char *key, const char *value)
 {
-	size_t n = strlen(s);
-	char *nbuf;
-
-	if (!t->buf)
-		return;
-	nbuf = realloc(t->buf, t->len + n + 1);
-	if (!nbuf) {
-		free(t->buf);
-		t->buf = NULL;
-		return;
-	}
-	memcpy(nbuf + t->len, s, n + 1);
-	t->buf = nbuf;
-	t->len += n;
-}
-
-static void add(struct text *t, const char *key, const char *value)
-{
-	append(t, key);
-	append(t, "=");
-	append(t, value);
-	append(t, "\n");
+	strbuf_printf(t, "%s=%s\n", key, value);
 }
 
 /* Appends the set lines for one desired peer; true if anything changes. */
-static bool peer_lines(struct agent *a, struct text *t, json_t *want,
+static bool peer_lines(struct agent *a, struct strbuf *t, json_t *want,
 		       const char *hex, struct current_peer *cur)
 {
 	const char *ep = json_string_value(json_object_get(want, "endpoint"));
@@ -203,7 +178,7 @@ static bool peer_lines(struct agent *a, struct text *t, json_t *want,
 int device_sync(struct agent *a, json_t *peers)
 {
 	struct current_peer *cur = NULL;
-	struct text t = { .buf = strdup("set=1\n") };
+	struct strbuf t = { 0 };
 	char hex[KEY_HEX_LEN + 1], *reply = NULL;
 	uint8_t key[KEY_LEN];
 	size_t n = 0, i, j;
@@ -211,9 +186,7 @@ int device_sync(struct agent *a, json_t *peers)
 	json_t *p;
 	int ret;
 
-	if (!t.buf)
-		return -ENOMEM;
-	t.len = strlen(t.buf);
+	strbuf_printf(&t, "set=1\n");
 	if (!a->applied)
 		a->applied = json_object();
 	ret = uapi_client_call(a->iface, "get=1\n\n", &reply);
@@ -259,13 +232,13 @@ int device_sync(struct agent *a, json_t *peers)
 		if (peer_lines(a, &t, p, hex, c))
 			changed = true;
 	}
-	append(&t, "\n");
-	if (!t.buf) {
+	strbuf_printf(&t, "\n");
+	if (t.failed) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	if (changed) {
-		ret = uapi_client_call(a->iface, t.buf, &reply);
+		ret = uapi_client_call(a->iface, t.s, &reply);
 		free(reply);
 		if (ret)
 			fprintf(stderr, "join: %s: the device refused the "
@@ -276,7 +249,7 @@ out:
 	for (i = 0; i < n; ++i)
 		json_decref(cur[i].ips);
 	free(cur);
-	free(t.buf);
+	strbuf_free(&t);
 	return ret;
 }
 
