@@ -24,17 +24,20 @@ enum {
 	MAX_ROTATE = 64,
 };
 
+/* The options: getopt's table and --help are made from this one. */
 static const struct {
 	const char *name;
 	const char *arg;
+	int val;
 	const char *help;
 } options[] = {
-	{ "out", "DIR", "where configs go: DIR/NAME/IFACE.conf and DIR/summary.txt (default: .)" },
-	{ "rotate", "NAME", "give NAME a new key (repeatable); the hub's config follows" },
-	{ "qr", "NAME", "print NAME's config as a QR code (for the phone apps)" },
-	{ "svg", "FILE", "with --qr: write the QR code to FILE as SVG instead" },
-	{ "help", NULL, "this help" },
+	{ "out", "DIR", 'o', "where configs go: DIR/NAME/IFACE.conf and DIR/summary.txt (default: .)" },
+	{ "rotate", "NAME", 'r', "give NAME a new key (repeatable); the hub's config follows" },
+	{ "qr", "NAME", 'q', "print NAME's config as a QR code (for the phone apps)" },
+	{ "svg", "FILE", 's', "with --qr: write the QR code to FILE as SVG instead" },
+	{ "help", NULL, 'h', "this help" },
 };
+enum { NOPTS = sizeof(options) / sizeof(options[0]) };
 
 static void usage(FILE *f)
 {
@@ -55,7 +58,7 @@ static void usage(FILE *f)
 		"rewrites nothing, and adding a spoke neither renumbers nor rekeys the\n"
 		"others. A file with an error writes nothing.\n\nOptions:\n",
 		prog_name, prog_name);
-	for (i = 0; i < sizeof(options) / sizeof(options[0]); ++i) {
+	for (i = 0; i < NOPTS; ++i) {
 		char opt[32];
 
 		snprintf(opt, sizeof(opt), "--%s%s%s", options[i].name,
@@ -160,14 +163,7 @@ static int show_qr(const char *text, const char *svg)
 
 int cmd_topology(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' },
-		{ "rotate", required_argument, NULL, 'r' },
-		{ "qr", required_argument, NULL, 'q' },
-		{ "svg", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct option opts[NOPTS + 1] = { { 0 } };
 	const char *dir = ".", *qr = NULL, *svg = NULL, *rotate[MAX_ROTATE];
 	char err[CONF_ERR_MAX], path[PATH_LEN], *text = NULL, *summary = NULL;
 	char **cfg = NULL;
@@ -175,6 +171,11 @@ int cmd_topology(int argc, char *argv[])
 	size_t len, i, nrot = 0, written = 0;
 	int opt, ret, rc = 1, qi = -1;
 
+	for (i = 0; i < NOPTS; ++i)
+		opts[i] = (struct option){ options[i].name,
+					   options[i].arg ? required_argument
+							  : no_argument,
+					   NULL, options[i].val };
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':

@@ -369,8 +369,9 @@ void tcp_retransmit_first(struct netstack_tcp *c)
 	}
 }
 
-/* Resends the first range of c->again (not yet SACKed), one segment. */
-static bool resend_again(struct netstack_tcp *c, uint32_t seg)
+/* Resends the first range of c->again (not yet SACKed), one segment:
+ * the bytes sent, 0 for none. */
+static uint32_t resend_again(struct netstack_tcp *c, uint32_t seg)
 {
 	struct seq_ranges *g = &c->again;
 
@@ -400,15 +401,15 @@ static bool resend_again(struct netstack_tcp *c, uint32_t seg)
 		if (e - a > seg)
 			e = a + seg;
 		if (!send_range(c, a, e - a))
-			return false;
+			return 0;
 		seq_ranges_trim(g, e);
 		tcp_rxq_push(c, a, e);
 		c->retransmits++;
 		c->st->stats.tcp_retransmits++;
 		c->rtt_timing = false;
-		return true;
+		return e - a;
 	}
-	return false;
+	return 0;
 }
 
 static bool can_send_data(const struct netstack_tcp *c)
@@ -484,10 +485,11 @@ void tcp_output(struct netstack_tcp *c)
 		room = cwnd > pipe ? cwnd - pipe : 0;
 		seg = seg_room(c);
 		/* Retransmissions that were lost again come first. */
-		if (room >= seg && c->again.n && resend_again(c, seg)) {
+		len = room >= seg && c->again.n ? resend_again(c, seg) : 0;
+		if (len) {
 			if (c->in_recovery)
-				c->cc.round_rexmt += seg;
-			pace_sent(c, rate, seg);
+				c->cc.round_rexmt += len;
+			pace_sent(c, rate, len);
 			sent_any = true;
 			burst++;
 			continue;

@@ -463,7 +463,7 @@ int ifup_tun(const struct conf *c, char *err)
 		ret = add_routes(c, err);
 	if (ret)
 		return ret;
-	nft_delete(c); /* a table left by an instance that died */
+	/* Also replaces, or deletes, a table left by an instance that died. */
 	ret = apply_table(c, err);
 	if (ret)
 		return ret;
