@@ -259,17 +259,6 @@ T_PIDS+=("$!")
 ping_wait "$NS_C" 30 10.70.0.1 || die "no handshake between wireguard-go and the TUN interface"
 ping_wait "$NS_C" 30 10.70.0.2 || die "no handshake between wireguard-go and the userspace node"
 
-# nstat_get NS COUNTER: the namespace's counter, ever.
-nstat_get() { nsx "$1" nstat -az "$2" | awk -v c="$2" '$1 == c { print $2 }'; }
-# node_counters: "segments-out retransmitted" of the userspace node.
-node_counters() {
-	local log n
-	log=$(uplog "$E_CONF")
-	n=$(grep -c ': tcp: ' "$log")
-	kill -USR1 "$E_PID"
-	wait_until 5 bash -c "[ \$(grep -c ': tcp: ' $log) -gt $n ]"
-	grep ': tcp: ' "$log" | tail -1 | awk '{ print $3, $6 }'
-}
 permille() { awk -v r="$1" -v o="$2" 'BEGIN { if (o > 0) printf "%.1f", 1000 * r / o; else print "nan" }'; }
 kt="" ut="" kr="" ur=""
 for ((i = 0; i < ROUNDS; i++)); do
@@ -277,9 +266,9 @@ for ((i = 0; i < ROUNDS; i++)); do
 	r0=$(nstat_get "$NS_A" TcpRetransSegs)
 	kt+=" $(iperf_mbps "$NS_C" 10.70.0.1 5210 -R)"
 	kr+=" $(permille $(($(nstat_get "$NS_A" TcpRetransSegs) - r0)) $(($(nstat_get "$NS_A" TcpOutSegs) - o0)))"
-	read -r o0 r0 <<<"$(node_counters)"
+	read -r o0 r0 <<<"$(tcp_counters "$E_PID" "$E_CONF")"
 	ut+=" $(iperf_mbps "$NS_C" 10.70.0.2 5210 -R)"
-	read -r o1 r1 <<<"$(node_counters)"
+	read -r o1 r1 <<<"$(tcp_counters "$E_PID" "$E_CONF")"
 	ur+=" $(permille $((r1 - r0)) $((o1 - o0)))"
 done
 echo "  into wireguard-go: kernel TCP over TUN:$kt Mbit/s, retransmitted per 1000 sent:$kr"

@@ -5,8 +5,9 @@
 # rotated; every bad file refused with its file:line and nothing written;
 # QR output. Then a small network from a topology file brought up with
 # `spokewire up` as written: a TUN hub (HubOriginates = yes), a TUN spoke
-# and a userspace spoke run as uid 65534: the hub reaches both, and one
-# spoke the other through it.
+# and a userspace spoke run as uid 65534, and a spoke brought up from its
+# file by wg-quick with Debian's wireguard-go: the hub reaches them, and
+# spokes each other through it.
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
@@ -151,12 +152,16 @@ check qr-svg-0600 test "$(stat -c %a "$T_DIR/gru.svg")" = 600
 NS_H=$PFX-h
 NS_A=$PFX-a
 NS_B=$PFX-b
+NS_C=$PFX-c
 ns_new "$NS_H"
 ns_new "$NS_A"
 ns_new "$NS_B"
+ns_new "$NS_C"
 veth_link "$NS_H" "$NS_A" 1
 veth_link "$NS_H" "$NS_B" 2
 ip -n "$NS_B" route add "$(outer4 1 0)/24" via "$(outer4 2 1)"
+veth_link "$NS_H" "$NS_C" 3
+ip -n "$NS_C" route add "$(outer4 1 0)/24" via "$(outer4 3 1)"
 IF=$(ifname n)
 cat >"$T_DIR/live.topology" <<EOF
 [Network]
@@ -176,6 +181,9 @@ Name = a
 [Spoke]
 Name = b
 Mode = userspace
+
+[Spoke]
+Name = c
 EOF
 check live-generate topo "$T_DIR/live.topology" --out "$T_DIR/live"
 chown -R 65534:65534 "$T_DIR/live/b"
@@ -190,6 +198,16 @@ if ping_wait "$NS_H" 15 10.77.0.3; then pass live-hub-reaches-userspace-b; else 
 if ping_wait "$NS_A" 5 10.77.0.1; then pass live-a-reaches-hub; else fail live-a-reaches-hub; fi
 # Spoke to spoke through the hub ([Policy] SpokeToSpoke = all).
 if ping_wait "$NS_A" 10 10.77.0.3; then pass live-a-reaches-b-through-hub; else fail live-a-reaches-b-through-hub; fi
+# A spoke we did not write: its generated file taken as it is by wg-quick
+# with Debian's wireguard-go (a /var/run/wireguard of its own: the hub's
+# socket has the same name).
+unshare --mount --propagation private -- sh -c \
+	'mount -t tmpfs -o mode=0755,size=1m swt-run /var/run/wireguard && exec "$@"' \
+	sh ip netns exec "$NS_C" env -u WG_PROCESS_FOREGROUND WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
+	wg-quick up "$T_DIR/live/c/$IF.conf" >"$T_DIR/wg-quick-c.log" 2>&1 </dev/null 8>&- 9>&-
+check live-c-wg-quick-up test $? = 0
+if ping_wait "$NS_C" 15 10.77.0.1; then pass live-c-wireguard-go-reaches-hub; else fail live-c-wireguard-go-reaches-hub "$(tail -3 "$T_DIR/wg-quick-c.log")"; fi
+if ping_wait "$NS_C" 10 10.77.0.2; then pass live-c-reaches-a-through-hub; else fail live-c-reaches-a-through-hub; fi
 # `reload` of the userspace spoke, as its user, in its mount namespace:
 # nothing changed, and it says the relay sections take a restart.
 BPID=$(ns_daemon_pids "$NS_B" spokewire | head -1)

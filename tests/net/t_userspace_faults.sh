@@ -114,22 +114,6 @@ roam() {
 	fail roam "the peer does not reach the node through the relay"
 }
 
-# rcvbuf_drops NS: UDP datagrams the namespace's sockets dropped for a full
-# receive buffer, ever.
-rcvbuf_drops() {
-	nsx "$1" nstat -az UdpRcvbufErrors 2>/dev/null | awk '$1 == "UdpRcvbufErrors" { print $2 }'
-}
-
-# counters: the node's "segments-out retransmitted" so far (SIGUSR1 makes
-# it log them).
-counters() {
-	local log n
-	log=$(uplog "$NODE_CONF")
-	n=$(grep -c ': tcp: ' "$log")
-	kill -USR1 "$NPID"
-	wait_until 5 bash -c "[ \$(grep -c ': tcp: ' $log) -gt $n ]"
-	grep ': tcp: ' "$log" | tail -1 | awk '{ print $3, $6 }'
-}
 DROPS0=0
 OUT0=0
 REXMT0=0
@@ -137,8 +121,8 @@ REXMT0=0
 # our segments and retransmissions.
 since() {
 	local d out rexmt
-	d=$(rcvbuf_drops "$NS_P")
-	read -r out rexmt <<<"$(counters)"
+	d=$(nstat_get "$NS_P" UdpRcvbufErrors) # full receive buffers
+	read -r out rexmt <<<"$(tcp_counters "$NPID" "$NODE_CONF")"
 	info "$1: $((out - OUT0)) segments, $((rexmt - REXMT0)) retransmitted, peer dropped $((d - DROPS0)) datagrams for a full buffer"
 	DROPS0=$d
 	OUT0=$out

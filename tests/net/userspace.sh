@@ -129,3 +129,20 @@ EOF
 caps_of() {
 	awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } END { print u, c }' "/proc/$1/status"
 }
+
+# nstat_get NS COUNTER: the namespace's kernel counter (nstat), ever.
+nstat_get() {
+	nsx "$1" nstat -az "$2" 2>/dev/null | awk -v c="$2" '$1 == c { print $2 }'
+}
+
+# tcp_counters PID CONF: "segments-sent retransmitted" of the userspace
+# node PID started from CONF, so far (SIGUSR1 makes it log them; its log
+# is CONF's up log, so it must run with LOG_LEVEL set).
+tcp_counters() {
+	local log n
+	log=$(uplog "$2")
+	n=$(grep -c ': tcp: ' "$log")
+	kill -USR1 "$1"
+	wait_until 5 bash -c "[ \$(grep -c ': tcp: ' $log) -gt $n ]"
+	grep ': tcp: ' "$log" | tail -1 | awk '{ print $3, $6 }'
+}
