@@ -95,20 +95,25 @@ static uint64_t aggregation(const struct netstack_tcp *c)
 	return extra < cap ? extra : cap;
 }
 
+/* The bytes the model says the path holds: bandwidth times min RTT. */
+static uint64_t bdp(const struct tcp_cc *cc)
+{
+	return (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
+}
+
 /* gain * bandwidth * min RTT plus aggregation, at least a few segments. */
 static uint32_t target(const struct netstack_tcp *c, double gain)
 {
 	const struct tcp_cc *cc = &c->cc;
-	uint64_t bdp;
+	uint64_t w;
 	uint32_t floor_ = BBR_MIN_CWND_SEGS * c->mss;
 
 	if (!cc->min_rtt_us || !max_bw(cc))
 		return TCP_INIT_CWND * c->mss;
-	bdp = (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
-	bdp = (uint64_t)(bdp * gain) + BBR_QUANTUM + aggregation(c);
-	if (bdp > (uint64_t)c->st->cfg.tcp_sbuf_max * 2)
-		bdp = (uint64_t)c->st->cfg.tcp_sbuf_max * 2;
-	return bdp < floor_ ? floor_ : (uint32_t)bdp;
+	w = (uint64_t)(bdp(cc) * gain) + BBR_QUANTUM + aggregation(c);
+	if (w > (uint64_t)c->st->cfg.tcp_sbuf_max * 2)
+		w = (uint64_t)c->st->cfg.tcp_sbuf_max * 2;
+	return w < floor_ ? floor_ : (uint32_t)w;
 }
 
 static void enter_probe_bw(struct netstack_tcp *c, uint8_t phase)
@@ -116,12 +121,6 @@ static void enter_probe_bw(struct netstack_tcp *c, uint8_t phase)
 	c->cc.mode = BBR_PROBE_BW;
 	c->cc.cycle_idx = phase;
 	c->cc.cycle_rounds = 0;
-}
-
-/* The bytes the model says the path holds: bandwidth times min RTT. */
-static uint64_t bdp(const struct tcp_cc *cc)
-{
-	return (uint64_t)max_bw(cc) * cc->min_rtt_us / 1000000;
 }
 
 /* PROBE_BW's gain cycle, a phase per round: the probe lasts two, so that
@@ -157,7 +156,7 @@ uint64_t tcp_bbr_bw(const struct netstack_tcp *c)
 uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c)
 {
 	const struct tcp_cc *cc = &c->cc;
-	uint64_t bw = max_bw(cc), wnd_rate;
+	uint64_t bw = max_bw(cc), wnd_rate, rate, floor_;
 	double gain;
 
 	switch (cc->mode) {
@@ -181,7 +180,14 @@ uint64_t tcp_bbr_pacing_rate(const struct netstack_tcp *c)
 		gain = 1;
 		break;
 	}
-	return (uint64_t)(gain * bw);
+	/* Never slower than the smallest window per RTT: a model that has
+	 * only seen an application's trickle must not space a burst out to
+	 * a segment every second or more. */
+	floor_ = c->srtt_us ? (uint64_t)BBR_MIN_CWND_SEGS * c->mss * 1000000 /
+				      c->srtt_us
+			    : 0;
+	rate = (uint64_t)(gain * bw);
+	return rate > floor_ ? rate : floor_;
 }
 
 void tcp_bbr_rtt(struct netstack_tcp *c, uint32_t rtt_us)
@@ -226,11 +232,14 @@ static void round_end(struct netstack_tcp *c)
 		    rate > cc->send_rate)
 			rate = cc->send_rate;
 		bw = (uint32_t)(rate > UINT32_MAX ? UINT32_MAX : rate);
-		/* A round that was not cwnd-limited, or that recovered from
-		 * a timeout, says little about the path: only let it raise
-		 * the estimate. */
+		/* A round that was not cwnd-limited (the application's
+		 * rate, not the path's), or that recovered from a timeout,
+		 * says little about the path: only let it raise the
+		 * estimate, as Linux's BBR does. Compared with the last
+		 * sample instead of the maximum, such rounds pushed the
+		 * path's samples out of the window one by one. */
 		if ((c->cwnd_limited && !cc->prior_cwnd) ||
-		    bw > cc->bw[cc->bw_idx]) {
+		    bw >= max_bw(cc)) {
 			cc->bw_idx = (cc->bw_idx + 1) % BBR_BW_ROUNDS;
 			cc->bw[cc->bw_idx] = bw;
 		}
@@ -244,7 +253,10 @@ static void round_end(struct netstack_tcp *c)
 	cc->round_delivered = cc->delivered;
 	cc->round_sent = cc->sent;
 	cc->round_rexmt = 0;
-	if (cc->mode == BBR_STARTUP && !cc->prior_cwnd) {
+	/* The pipe is found full by rounds the window limited: a round the
+	 * application held back shows no growth because it sent none (Linux
+	 * skips app-limited samples here too). */
+	if (cc->mode == BBR_STARTUP && !cc->prior_cwnd && c->cwnd_limited) {
 		m = max_bw(cc);
 		if (overflow) {
 			enter_probe_bw(c, 1);

@@ -429,6 +429,36 @@ static void test_stall_watchdog(void)
 	pair_close(&p);
 }
 
+/* An application that wrote a little at a time for a while (rounds limited
+ * by the application, at a few KB/s) and then a lot: the model must not
+ * have learnt the application's rate as the path's and pace the burst at
+ * it (seen as an echo that stopped sending for minutes in t_netstack). */
+static void test_app_limited_then_bulk(void)
+{
+	struct netstack_stats st;
+	struct pair p;
+	uint64_t start;
+	int i;
+
+	REQUIRE(pair_connected(&p, SIM_MS / 2));
+	for (i = 0; i < 60; ++i) {
+		p.cli.to_send += 100;
+		app_pump(&p.cli);
+		sim_run(&p.sim, p.sim.now + 50 * SIM_MS, NULL, NULL);
+	}
+	REQUIRE(p.srv[0].received == p.cli.to_send);
+	start = p.sim.now;
+	p.cli.to_send += 4 << 20;
+	app_pump(&p.cli);
+	sim_run(&p.sim, p.sim.now + 20 * SIM_SEC, transfer_done, &p);
+	CHECK(p.srv[0].received == p.cli.to_send);
+	/* 4 MiB over a 1 ms RTT without a bottleneck: well under a second. */
+	CHECK(p.sim.now - start < SIM_SEC);
+	netstack_get_stats(p.sim.st[0], &st);
+	CHECK(st.tcp_stalls == 0);
+	pair_close(&p);
+}
+
 static void test_time_wait(void)
 {
 	struct netstack_config cfg;
@@ -1004,6 +1034,7 @@ int main(void)
 	RUN(test_rto_backoff);
 	RUN(test_rto_after_sack);
 	RUN(test_stall_watchdog);
+	RUN(test_app_limited_then_bulk);
 	RUN(test_time_wait);
 	RUN(test_keepalive);
 	RUN(test_zero_window);
