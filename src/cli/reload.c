@@ -146,6 +146,30 @@ static void put_peer(struct strbuf *b, const struct conf_peer *cp,
 			      conf_prefix_str(&cp->allowed[i], buf, sizeof(buf)));
 }
 
+/* Userspace mode: the daemon re-reads the file for the [Policy]. */
+static int reload_userspace(const struct conf *c, const char *path)
+{
+	char *abs = realpath(path, NULL), *reply = NULL;
+	struct strbuf req = { 0 };
+	int ret;
+
+	if (!abs) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, path, strerror(errno));
+		return -errno;
+	}
+	strbuf_printf(&req, "reload=1\nconfig=%s\n\n", abs);
+	ret = req.failed ? -ENOMEM : uapi_client_call(c->ifname, req.s, &reply);
+	if (ret < 0)
+		fprintf(stderr, "%s: %s did not take the [Policy] from %s (%s%s); its peers are updated\n",
+			prog_name, c->ifname, abs, strerror(-ret),
+			ret == -EACCES ? ": the daemon's user must be able to read the file"
+			: ret == -EPROTO ? ": its log says why" : "");
+	free(reply);
+	strbuf_free(&req);
+	free(abs);
+	return ret < 0 ? ret : 0;
+}
+
 int cmd_reload(int argc, char *argv[])
 {
 	char err[CONF_ERR_MAX], *reply = NULL;
@@ -161,9 +185,11 @@ int cmd_reload(int argc, char *argv[])
 		fprintf(stderr, "Usage: %s reload CONF\n\n"
 			"Applies an edited CONF to the interface `%s up CONF` started:\n"
 			"peers added, removed or changed (the others keep their sessions);\n"
-			"in TUN mode routes and the nftables table ([Expose], [Policy]).\n"
-			"An invalid CONF changes nothing. In userspace mode, [Forward],\n"
-			"[Expose], [Proxy] and [Egress] take a restart (down, then up).\n",
+			"in TUN mode routes and the nftables table ([Expose], [Policy]);\n"
+			"in userspace mode the daemon re-reads CONF for its [Policy]\n"
+			"(its user must be able to read the file). An invalid CONF\n"
+			"changes nothing. In userspace mode, [Forward], [Expose], [Proxy]\n"
+			"and [Egress] take a restart (down, then up).\n",
 			prog_name, prog_name);
 		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 1;
 	}
@@ -264,13 +290,15 @@ int cmd_reload(int argc, char *argv[])
 			goto out;
 		}
 	} else {
-		fprintf(stderr, "%s: note: in userspace mode, [Forward], [Expose], [Proxy] and [Egress] change with a restart only\n",
-			prog_name);
+		ret = reload_userspace(&c, argv[1]);
+		if (ret)
+			goto out;
 	}
 	printf("%s: %zu peers added, %zu removed, %zu changed, %zu unchanged (sessions kept)%s\n",
 	       c.ifname, added, removed, changed,
 	       c.n_peers - added - changed,
-	       c.mode == CONF_MODE_TUN ? "; routes and nftables table updated" : "");
+	       c.mode == CONF_MODE_TUN ? "; routes and nftables table updated"
+				       : "; policy reloaded");
 	rc = 0;
 	goto out;
 oom:

@@ -633,10 +633,8 @@ static int resolve_groups(struct parser *p)
 		snprintf(c->peers[j].group, sizeof(c->peers[j].group), "%s",
 			 pol->groups[i].group);
 	}
-	if (pol->present && c->mode == CONF_MODE_USERSPACE) {
-		p->line = pol->line;
-		pwarn(p, "[Policy] is enforced in Mode = tun only so far; in userspace mode the stack terminates everything and routes nothing");
-	}
+	/* In userspace mode Services adds nothing: the stack answers only
+	 * the [Expose] ports. */
 	return 0;
 }
 

@@ -103,9 +103,19 @@ int daemon_udp_open(struct daemon *d, uint16_t port, uint32_t fwmark)
 	return 0;
 }
 
+static int uapi_reload(void *ctx, const char *path)
+{
+	struct daemon *d = ctx;
+
+	if (!d->inner || !d->inner->reload)
+		return -EOPNOTSUPP;
+	return d->inner->reload(d->inner_ctx, path);
+}
+
 static const struct uapi_handler uapi_handler_template = {
 	.get = daemon_uapi_get,
 	.set = daemon_uapi_set,
+	.reload = uapi_reload,
 };
 
 static int setup(struct daemon *d, const char *ifname,

@@ -39,6 +39,9 @@ struct daemon_inner {
 	void (*flush)(void *ctx);
 	/* SIGUSR1: counters to stderr. May be NULL. */
 	void (*report)(void *ctx);
+	/* `spokewire reload`: what the UAPI does not carry, re-read from the
+	 * config file at path. May be NULL (-EOPNOTSUPP). 0 or -errno. */
+	int (*reload)(void *ctx, const char *path);
 };
 
 struct tx_slot {

@@ -25,6 +25,7 @@ enum {
 
 	ICMP6_UNREACH = 1,
 	ICMP6_TOOBIG = 2,
+	ICMP6_TIMXCEED = 3,
 	ICMP6_ECHO = 128,
 	ICMP6_ECHOREPLY = 129,
 	ICMP6_UNREACH_NOROUTE = 0,
@@ -218,18 +219,48 @@ enum netstack_verdict icmp6_input(struct netstack *st, struct ip_info *in)
 	}
 }
 
-int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
-		      enum netstack_accept how)
+/* An error of type and code about the packet info describes, from src to
+ * its source, quoting as much of it as the RFCs allow. */
+static int send_error(struct netstack *st, const struct ip_info *info,
+		      uint8_t type, uint8_t code, const uint8_t *src)
 {
-	bool v6 = info->family == AF_INET6, port;
+	bool v6 = info->family == AF_INET6;
 	uint32_t quote = info->iplen, limit, sum;
-	const uint8_t *src;
 	struct pktbuf *pb;
-	uint8_t *p, code;
+	uint8_t *p;
 	uint16_t c;
 
 	if (!stack_icmp_allowed(st))
 		return -EAGAIN;
+	limit = (v6 ? ICMP_ERR_QUOTE_V6 - IPV6_HDR_LEN
+		    : ICMP_ERR_QUOTE_V4 - IPV4_HDR_LEN) - 8;
+	if (quote > limit)
+		quote = limit;
+	p = stack_pkt_alloc(st, info->family, &pb);
+	if (!p)
+		return -ENOBUFS;
+	p[0] = type;
+	p[1] = code;
+	memset(p + 2, 0, 6);
+	memcpy(p + 8, info->ip, quote);
+	sum = v6 ? ns_csum_pseudo(AF_INET6, src, info->src, IPPROTO_ICMPV6_,
+			       quote + 8)
+		 : 0;
+	c = ns_csum_fold(ns_csum_partial(p, quote + 8, sum));
+	memcpy(p + 2, &c, 2);
+	stack_ip_output(st, pb, info->family, src, info->src,
+			v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP, quote + 8);
+	return 0;
+}
+
+int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
+		      enum netstack_accept how)
+{
+	bool v6 = info->family == AF_INET6, port;
+	const uint8_t *src;
+	uint8_t code;
+	int ret;
+
 	switch (how) {
 	case NETSTACK_REFUSE_PROHIBITED:
 		code = v6 ? ICMP6_UNREACH_ADMIN : ICMP_UNREACH_ADMIN_;
@@ -251,26 +282,88 @@ int icmp_send_unreach(struct netstack *st, const struct ip_info *info,
 				     : stack_first_addr(st, info->family);
 	if (!src)
 		src = info->dst;
-	limit = (v6 ? ICMP_ERR_QUOTE_V6 - IPV6_HDR_LEN
-		    : ICMP_ERR_QUOTE_V4 - IPV4_HDR_LEN) - 8;
-	if (quote > limit)
-		quote = limit;
-	p = stack_pkt_alloc(st, info->family, &pb);
-	if (!p)
-		return -ENOBUFS;
-	p[0] = v6 ? ICMP6_UNREACH : ICMP_UNREACH_;
-	p[1] = code;
-	memset(p + 2, 0, 6);
-	memcpy(p + 8, info->ip, quote);
-	sum = v6 ? ns_csum_pseudo(AF_INET6, src, info->src, IPPROTO_ICMPV6_,
-			       quote + 8)
-		 : 0;
-	c = ns_csum_fold(ns_csum_partial(p, quote + 8, sum));
-	memcpy(p + 2, &c, 2);
-	st->stats.icmp_unreach_sent++;
-	stack_ip_output(st, pb, info->family, src, info->src,
-			v6 ? IPPROTO_ICMPV6_ : IPPROTO_ICMP, quote + 8);
-	return 0;
+	ret = send_error(st, info, v6 ? ICMP6_UNREACH : ICMP_UNREACH_, code,
+			 src);
+	if (!ret)
+		st->stats.icmp_unreach_sent++;
+	return ret;
+}
+
+/* Whether an error may answer the packet in: not an ICMP error, not a
+ * fragment after the first, not from a multicast, broadcast or unspecified
+ * source (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)). */
+static bool answerable(const struct ip_info *in, bool later_fragment)
+{
+	const uint8_t *s = in->src;
+
+	if (later_fragment)
+		return false;
+	if (in->family == AF_INET) {
+		if (s[0] >= 224 || s[0] == 0)
+			return false;
+		if (in->proto == IPPROTO_ICMP &&
+		    (in->l4len < 1 || (in->l4[0] != ICMP_ECHO_ &&
+				       in->l4[0] != ICMP_ECHOREPLY_)))
+			return false;
+	} else {
+		static const uint8_t zero[16];
+
+		if (s[0] == 0xff || !memcmp(s, zero, 16))
+			return false;
+		if (in->proto == IPPROTO_ICMPV6_ &&
+		    (in->l4len < 1 || in->l4[0] < 128))
+			return false;
+	}
+	return true;
+}
+
+int netstack_icmp_error(struct netstack *st, const uint8_t *ip, size_t len,
+			enum netstack_icmp_error why)
+{
+	struct ip_info in = { 0 };
+	bool later = false, v6;
+	const uint8_t *src;
+	uint32_t hl;
+	uint8_t type, code;
+
+	if (len < IPV4_HDR_LEN)
+		return -EINVAL;
+	if ((ip[0] >> 4) == 4) {
+		hl = (uint32_t)(ip[0] & 0x0f) * 4;
+		if (hl < IPV4_HDR_LEN || len < hl)
+			return -EINVAL;
+		in.family = AF_INET;
+		in.proto = ip[9];
+		in.src = ip + 12;
+		in.dst = ip + 16;
+		later = ((ip[6] & 0x1f) << 8 | ip[7]) != 0;
+	} else if ((ip[0] >> 4) == 6 && len >= IPV6_HDR_LEN) {
+		hl = IPV6_HDR_LEN;
+		in.family = AF_INET6;
+		in.proto = ip[6]; /* an extension header is quoted as is */
+		in.src = ip + 8;
+		in.dst = ip + 24;
+	} else {
+		return -EINVAL;
+	}
+	in.l4 = (uint8_t *)(uintptr_t)(ip + hl);
+	in.l4len = (uint32_t)len - hl;
+	in.ip = ip;
+	in.iplen = (uint32_t)len;
+	if (!answerable(&in, later))
+		return -EINVAL;
+	src = stack_first_addr(st, in.family);
+	if (!src)
+		return -EADDRNOTAVAIL;
+	v6 = in.family == AF_INET6;
+	if (why == NETSTACK_ICMP_TTL_EXCEEDED) {
+		type = v6 ? ICMP6_TIMXCEED : ICMP_TIMXCEED_;
+		code = 0;
+	} else {
+		type = v6 ? ICMP6_UNREACH : ICMP_UNREACH_;
+		code = v6 ? ICMP6_UNREACH_ADMIN : ICMP_UNREACH_ADMIN_;
+	}
+	return send_error(st, &in, type, code, src);
 }
 
 int icmp_send_unreach_rebuilt(struct netstack *st, int family,

@@ -117,6 +117,11 @@ struct netstack_ops {
 	/* Optional: one line about something that should not happen (a
 	 * stalled connection), for the embedder's log. */
 	void (*log)(void *ctx, const char *msg);
+	/* Optional: may we open towards dst? Asked by netstack_tcp_connect()
+	 * and by a send from a UDP socket bound to an ephemeral port (a
+	 * client's); false fails them with -EACCES. The policy of a node that
+	 * answers its peers but never opens towards them. */
+	bool (*may_open)(void *ctx, const struct netstack_addr *dst);
 };
 
 /* Returns a stack the caller owns (netstack_free), or NULL on ENOMEM.
@@ -134,6 +139,23 @@ int netstack_add_addr(struct netstack *st, int family, const void *ip);
 int netstack_del_addr(struct netstack *st, int family, const void *ip);
 /* Tunnel MTU for new connections (576..PKTBUF_SIZE - PKTBUF_HEADROOM). */
 int netstack_set_mtu(struct netstack *st, unsigned mtu);
+
+/* Whether ip (4 or 16 bytes) is one of our addresses. */
+bool netstack_is_local(const struct netstack *st, int family, const void *ip);
+
+/* For a router beside the stack (a node routing between its peers): the
+ * ICMP(v6) error a router sends about the IP packet ip (len bytes), from
+ * our first address of its family to its source, quoting it; rate limited
+ * with the stack's own errors. Never about an ICMP error, a later fragment
+ * or a multicast source (RFC 1812 4.3.2.7). 0, -EINVAL (not answerable),
+ * -EADDRNOTAVAIL (no address of the family), -EAGAIN (rate limit),
+ * -ENOBUFS. */
+enum netstack_icmp_error {
+	NETSTACK_ICMP_PROHIBITED,   /* destination unreachable: admin */
+	NETSTACK_ICMP_TTL_EXCEEDED, /* time exceeded in transit */
+};
+int netstack_icmp_error(struct netstack *st, const uint8_t *ip, size_t len,
+			enum netstack_icmp_error why);
 
 /* Monotonic time in nanoseconds; never goes backwards. */
 void netstack_set_clock(struct netstack *st, uint64_t mono_ns);
@@ -237,7 +259,8 @@ void netstack_listener_close(struct netstack_listener *l);
 /* Active open to remote. local NULL, or with port 0 or ip zero: our first
  * address of remote's family and an ephemeral port. *out is owned by the
  * caller; connected() or closed(err) follows. 0, -EADDRNOTAVAIL,
- * -EADDRINUSE, -ENOBUFS (connection limit), -ENOMEM. */
+ * -EADDRINUSE, -ENOBUFS (connection limit), -ENOMEM, -EACCES (refused by
+ * ops->may_open). */
 int netstack_tcp_connect(struct netstack *st, const struct netstack_addr *local,
 			 const struct netstack_addr *remote,
 			 const struct netstack_tcp_ops *ops, void *ctx,
@@ -363,7 +386,8 @@ int netstack_udp_open(struct netstack *st, const struct netstack_addr *local,
 		      void *ctx, struct netstack_udp **out);
 /* Sends one datagram to dst from src (NULL: the bound address and port, or
  * our first address of dst's family). 0, -EMSGSIZE (larger than the MTU
- * allows: no fragmentation), -ENOBUFS (pool empty), -EADDRNOTAVAIL. */
+ * allows: no fragmentation), -ENOBUFS (pool empty), -EADDRNOTAVAIL,
+ * -EACCES (an ephemeral port's datagram that ops->may_open refused). */
 int netstack_udp_sendto(struct netstack_udp *u,
 			const struct netstack_addr *src,
 			const struct netstack_addr *dst, const void *data,

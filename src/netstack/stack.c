@@ -141,6 +141,11 @@ bool stack_is_ours(const struct netstack *st, int family, const uint8_t *ip)
 	return addr_index(st, family, ip) >= 0;
 }
 
+bool netstack_is_local(const struct netstack *st, int family, const void *ip)
+{
+	return stack_is_ours(st, family, ip);
+}
+
 const uint8_t *stack_first_addr(const struct netstack *st, int family)
 {
 	unsigned i;

@@ -88,6 +88,8 @@ int netstack_tcp_connect(struct netstack *st, const struct netstack_addr *local,
 		return -EINVAL;
 	if (r.family == AF_INET)
 		memset(r.ip + 4, 0, 12);
+	if (st->ops->may_open && !st->ops->may_open(st->ctx, &r))
+		return -EACCES;
 	l.family = r.family;
 	if (local && local->family == r.family &&
 	    memcmp(local->ip, zero_ip, 16)) {

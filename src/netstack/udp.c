@@ -19,6 +19,7 @@ struct netstack_udp {
 	struct netstack_udp *next;
 	struct netstack_addr local;
 	unsigned flags;
+	bool client; /* bound to an ephemeral port: its sends open */
 	const struct netstack_udp_ops *ops;
 	void *ctx;
 };
@@ -132,6 +133,7 @@ int netstack_udp_open(struct netstack *st, const struct netstack_addr *local,
 	u->st = st;
 	u->local = a;
 	u->flags = flags;
+	u->client = !local->port && !ip_is_any(&a);
 	u->ops = ops;
 	u->ctx = ctx;
 	chain = chain_of(st, a.port);
@@ -292,6 +294,8 @@ int netstack_udp_sendto(struct netstack_udp *u,
 		return -EINVAL;
 	if (hl + UDP_HDR_LEN + len > st->cfg.mtu)
 		return -EMSGSIZE;
+	if (u->client && st->ops->may_open && !st->ops->may_open(st->ctx, dst))
+		return -EACCES;
 	if (src && src->family == dst->family && !ip_is_any(src))
 		sip = src->ip;
 	else if (!ip_is_any(&u->local) && u->local.family == dst->family)

@@ -68,6 +68,8 @@ static void inner_deliver(void *ctx, struct pktbuf *pb)
 {
 	struct node *n = ctx;
 
+	if (node_route(n, pb))
+		return;
 	netstack_set_clock(n->st, clock_mono_ns());
 	netstack_input(n->st, pb);
 }
@@ -98,6 +100,17 @@ static void report_tcp(const struct node *n)
 		(unsigned long long)s.tcp_rto_expired,
 		(unsigned long long)s.tcp_tail_loss_probes,
 		(unsigned long long)s.tcp_stalls);
+	if (n->routes)
+		fprintf(stderr, "%s: routed: %llu packets (%llu bytes), %llu "
+			"refused by policy, %llu TTL exceeded\n", n->d.ifname,
+			(unsigned long long)n->route_stats.routed,
+			(unsigned long long)n->route_stats.routed_bytes,
+			(unsigned long long)n->route_stats.refused,
+			(unsigned long long)n->route_stats.ttl_exceeded);
+	if (n->no_originate)
+		fprintf(stderr, "%s: refused to open: %llu (HubOriginates = no)\n",
+			n->d.ifname,
+			(unsigned long long)n->route_stats.open_refused);
 }
 
 static void report_conn(void *ctx, const struct netstack_tcp *c)
@@ -131,10 +144,38 @@ static void inner_report(void *ctx)
 	netstack_tcp_foreach(n->st, report_conn, n);
 }
 
+/* `spokewire reload` after its UAPI set: the [Policy]. The file was
+ * checked by the command; a failure here leaves the running policy. */
+static int inner_reload(void *ctx, const char *path)
+{
+	struct node *n = ctx;
+	char err[CONF_ERR_MAX];
+	struct conf c;
+	int ret;
+
+	ret = conf_load(&c, path, err, NULL, NULL);
+	if (ret < 0) {
+		fprintf(stderr, "%s: reload: %s (nothing changed)\n",
+			n->d.ifname, err);
+		return ret;
+	}
+	if (strcmp(c.ifname, n->d.ifname) || c.mode != CONF_MODE_USERSPACE) {
+		fprintf(stderr, "%s: reload: %s is not this interface's config "
+			"(nothing changed)\n", n->d.ifname, path);
+		conf_free(&c);
+		return -EINVAL;
+	}
+	node_policy_apply(n, &c);
+	conf_free(&c);
+	fprintf(stderr, "%s: reloaded %s\n", n->d.ifname, path);
+	return 0;
+}
+
 static const struct daemon_inner node_inner = {
 	.deliver = inner_deliver,
 	.flush = inner_flush,
 	.report = inner_report,
+	.reload = inner_reload,
 };
 
 static void stack_output(void *ctx, struct pktbuf *pb)
@@ -152,9 +193,15 @@ static void stack_log(void *ctx, const char *msg)
 	fprintf(stderr, "%s: %s\n", n->d.ifname, msg);
 }
 
+static bool stack_may_open(void *ctx, const struct netstack_addr *dst)
+{
+	return node_may_open(ctx, dst);
+}
+
 static const struct netstack_ops node_stack_ops = {
 	.output = stack_output,
 	.log = stack_log,
+	.may_open = stack_may_open,
 };
 
 int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
@@ -214,6 +261,7 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 			 c->ifname, strerror(-ret));
 		return ret;
 	}
+	node_policy_apply(n, c);
 	n->relay = relay_new(n->d.loop, n->st, verbose);
 	if (!n->relay)
 		return -ENOMEM;

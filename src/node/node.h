@@ -20,6 +20,16 @@ struct node {
 	uint64_t timer_at;  /* armed deadline, mono ns (0: none) */
 	uint64_t timer_arms; /* timerfd_settime calls that took */
 	uint64_t next_relay_tick;
+
+	/* route.c: [Policy] in userspace mode */
+	bool routes;        /* SpokeToSpoke given: peer to peer through us */
+	enum conf_s2s s2s;
+	bool no_originate;  /* HubOriginates = no */
+	uint64_t last_refusal_log;
+	struct {
+		uint64_t routed, routed_bytes, refused, ttl_exceeded;
+		uint64_t open_refused;
+	} route_stats;
 };
 
 /* Private key, listen port, fwmark and peers from c, applied to a running
@@ -31,6 +41,17 @@ int node_apply_wg(struct daemon *d, const struct conf *c);
  * a message in err (CONF_ERR_MAX). n is torn down by node_teardown() also
  * after an error. */
 int node_setup(struct node *n, const struct conf *c, int verbose, char *err);
+/* route.c: c's [Policy] for the running node (group tags on the peers by
+ * public key; peers added later have none). */
+void node_policy_apply(struct node *n, const struct conf *c);
+/* A decrypted packet from a peer: true if it was for another peer and
+ * taken (sent on, or refused with an ICMP error); false: the stack's. */
+bool node_route(struct node *n, struct pktbuf *pb);
+/* The stack's ops->may_open: false for a peer's address under
+ * HubOriginates = no (logged, at most once per 10 s). */
+struct netstack_addr;
+bool node_may_open(struct node *n, const struct netstack_addr *dst);
+
 /* Runs until SIGTERM/SIGINT; 0 or -errno. */
 int node_run(struct node *n);
 void node_teardown(struct node *n);

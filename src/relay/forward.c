@@ -62,9 +62,11 @@ static void listen_addr(const struct conf_hostport *hp,
 static void on_tcp_accept(void *ctx, int fd, const struct sockaddr *peer)
 {
 	struct tcp_forward *f = ctx;
+	int ret;
 
 	f->r->stats.forward_accepted++;
-	if (splice_connect(f->r, &f->target, fd) < 0)
+	ret = splice_connect(f->r, &f->target, fd);
+	if (ret < 0 && ret != -EACCES) /* a refusal is the node's to log */
 		relay_log(f->r, "forward: cannot connect through the stack");
 }
 

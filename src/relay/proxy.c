@@ -24,6 +24,7 @@ enum {
 	SOCKS_ATYP_V6 = 4,
 	SOCKS_OK = 0,
 	SOCKS_FAIL = 1,
+	SOCKS_NOT_ALLOWED = 2,
 	SOCKS_NET_UNREACH = 3,
 	SOCKS_HOST_UNREACH = 4,
 	SOCKS_REFUSED = 5,
@@ -116,10 +117,14 @@ static void fail_err(struct proxy_conn *pc, int err)
 {
 	if (pc->http) {
 		fail_http(pc, err == -ETIMEDOUT ? "504 Gateway Timeout"
+			      : err == -EACCES  ? "403 Forbidden"
 						: "502 Bad Gateway");
 		return;
 	}
 	switch (err) {
+	case -EACCES: /* [Policy] HubOriginates = no */
+		fail_socks(pc, SOCKS_NOT_ALLOWED);
+		break;
 	case -ECONNREFUSED:
 		fail_socks(pc, SOCKS_REFUSED);
 		break;

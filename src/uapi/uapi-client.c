@@ -34,6 +34,21 @@ int uapi_client_connect(const char *iface)
 	return fd;
 }
 
+/* The reply's "errno=N" (wireguard-go writes -N) as -errno; -EPROTO if
+ * there is none. */
+static int reply_errno(const char *buf)
+{
+	const char *e = strstr(buf, "errno=");
+	long v;
+
+	if (!e)
+		return -EPROTO;
+	v = strtol(e + 6, NULL, 10);
+	if (v < -4095 || v > 4095)
+		return -EPROTO;
+	return v < 0 ? (int)v : -(int)v;
+}
+
 int uapi_client_call(const char *iface, const char *req, char **reply)
 {
 	size_t len = 0, cap = 4096, off = 0, n_req = strlen(req);
@@ -90,8 +105,7 @@ int uapi_client_call(const char *iface, const char *req, char **reply)
 		    !strcmp(buf, "\n"))
 			break;
 	}
-	if (!strstr(buf, "errno=0\n"))
-		ret = -EPROTO;
+	ret = reply_errno(buf);
 out:
 	close(fd);
 	if (ret && buf) {

@@ -141,6 +141,26 @@ static int do_set(struct conn *c, const char *body, size_t len)
 	return queue_reply(c, NULL, 0, ret);
 }
 
+/* Ours, not the protocol's: "reload=1\nconfig=PATH\n\n" has the daemon
+ * re-read the parts of its config the UAPI does not carry (a node's
+ * [Policy]); `spokewire reload` sends it after the set. */
+static int do_reload(struct conn *c, const char *body, size_t len)
+{
+	const struct uapi_handler *h = &c->srv->handler;
+	char path[4096];
+	int ret = -EINVAL;
+
+	if (len > 7 && !memcmp(body, "config=", 7) && body[len - 1] == '\n' &&
+	    len - 8 < sizeof(path) && !memchr(body, '\0', len)) {
+		memcpy(path, body + 7, len - 8);
+		path[len - 8] = '\0';
+		ret = strchr(path, '\n') ? -EINVAL
+		      : h->reload	 ? h->reload(h->ctx, path)
+					 : -EOPNOTSUPP;
+	}
+	return queue_reply(c, NULL, 0, ret);
+}
+
 static void consume(struct conn *c, size_t n)
 {
 	memzero(c->in + c->in_off, n);
@@ -233,6 +253,17 @@ static bool process(struct conn *c)
 				break;
 			}
 			ret = do_set(c, in + op_len, (size_t)body_len);
+			consume(c, end);
+		} else if (op_len == 9 && !memcmp(in, "reload=1\n", 9)) {
+			body_len = find_blank_line(c, op_len, &end);
+			if (body_len < 0) {
+				if (!c->eof && avail <= MAX_OP_LINE + 4096)
+					return true;
+				ret = queue_reply(c, NULL, 0, -EINVAL);
+				c->closing = true;
+				break;
+			}
+			ret = do_reload(c, in + op_len, (size_t)body_len);
 			consume(c, end);
 		} else {
 			/* wireguard-go just hangs up; an errno first is

@@ -85,6 +85,9 @@ struct uapi_handler {
 	int (*get)(void *ctx, struct uapi_config *cfg);
 	/* Apply atomically: on error nothing changed. 0 or -errno. */
 	int (*set)(void *ctx, const struct uapi_config *cfg);
+	/* Optional, ours: re-read what the UAPI does not carry from the
+	 * config file at path ("reload=1\nconfig=PATH\n\n"). 0 or -errno. */
+	int (*reload)(void *ctx, const char *path);
 	void *ctx;
 };
 struct uapi_server;
@@ -95,8 +98,8 @@ struct uapi_server;
  * -errno; *out is owned by the caller (uapi_server_close). */
 /* Client side (uapi-client.c), /var/run/wireguard/IFACE.sock: a connected
  * socket or -errno; and one call: req sent, the reply (up to its blank
- * line, "errno=0" required, else -EPROTO) in *reply for the caller to wipe
- * and free. */
+ * line; a nonzero "errno=N" becomes -N, none -EPROTO) in *reply for the
+ * caller to wipe and free. */
 int uapi_client_connect(const char *iface);
 int uapi_client_call(const char *iface, const char *req, char **reply);
 

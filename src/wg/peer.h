@@ -38,6 +38,7 @@ struct peer {
 	uint64_t last_handshake_real_ns;
 	uint64_t last_sent_handshake; /* monotonic ns */
 	uint16_t persistent_keepalive_interval;
+	uint32_t tag; /* the embedder's (a node's policy group); 0 by default */
 
 	/* timers.c: absolute monotonic deadlines, 0 = not pending. */
 	uint64_t timers[TIMER_COUNT];

@@ -209,10 +209,10 @@ check live-c-wg-quick-up test $? = 0
 if ping_wait "$NS_C" 15 10.77.0.1; then pass live-c-wireguard-go-reaches-hub; else fail live-c-wireguard-go-reaches-hub "$(tail -3 "$T_DIR/wg-quick-c.log")"; fi
 if ping_wait "$NS_C" 10 10.77.0.2; then pass live-c-reaches-a-through-hub; else fail live-c-reaches-a-through-hub; fi
 # `reload` of the userspace spoke, as its user, in its mount namespace:
-# nothing changed, and it says the relay sections take a restart.
+# nothing changed, and its policy re-read.
 BPID=$(ns_daemon_pids "$NS_B" spokewire | head -1)
 out=$(in_mnt "$BPID" "${NOBODY[@]}" "$SPOKEWIRE" reload "$T_DIR/live/b/$IF.conf" 2>&1)
-if [[ $out == *"0 peers added, 0 removed, 0 changed, 1 unchanged"* && $out == *"restart only"* ]]; then
+if [[ $out == *"0 peers added, 0 removed, 0 changed, 1 unchanged"* && $out == *"policy reloaded"* ]]; then
 	pass live-userspace-reload
 else
 	fail live-userspace-reload "$out"

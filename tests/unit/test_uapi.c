@@ -696,7 +696,18 @@ static void test_roundtrip_big(void)
 struct fake_dev {
 	struct uapi_config state;
 	int sets, gets;
+	char reloaded[64]; /* the path of the last reload */
 };
+
+static int fake_reload(void *ctx, const char *path)
+{
+	struct fake_dev *dev = ctx;
+
+	if (!strcmp(path, "/unreadable"))
+		return -EACCES;
+	snprintf(dev->reloaded, sizeof(dev->reloaded), "%s", path);
+	return 0;
+}
 
 static int fake_get(void *ctx, struct uapi_config *cfg)
 {
@@ -942,6 +953,16 @@ static void *client_main(void *arg)
 	CHECK(reply_is(fd, "errno=-5\n\n"));
 	CHECK(send_str(fd, "set=1\nfwmark=0\n\n"));
 	CHECK(reply_is(fd, "errno=0\n\n"));
+	/* Our reload: the path to the handler, its error back; a body
+	 * without config= refused. */
+	CHECK(send_str(fd, "reload=1\nconfig=/etc/wg0.conf\n\n"));
+	CHECK(reply_is(fd, "errno=0\n\n"));
+	CHECK(send_str(fd, "reload=1\nconfig=/unreadable\n\n"));
+	CHECK(reply_is(fd, "errno=-13\n\n"));
+	CHECK(send_str(fd, "reload=1\nfile=/x\n\n"));
+	CHECK(reply_is(fd, "errno=-22\n\n"));
+	CHECK(send_str(fd, "reload=1\nconfig=/a\nconfig=/b\n\n"));
+	CHECK(reply_is(fd, "errno=-22\n\n"));
 	/* Unknown operation: errno, then hang up. */
 	CHECK(send_str(fd, "bogus=1\n\n"));
 	CHECK(reply_is(fd, "errno=-71\n\n"));
@@ -1051,7 +1072,8 @@ static void free_fake(struct fake_dev *dev)
 static void test_server(void)
 {
 	struct fake_dev dev = { 0 };
-	struct uapi_handler h = { fake_get, fake_set, &dev };
+	struct uapi_handler h = { .get = fake_get, .set = fake_set,
+				  .reload = fake_reload, .ctx = &dev };
 	struct uapi_server *srv, *srv2;
 	struct client cl = { 0 };
 	char path[sizeof(cl.path)];
@@ -1085,6 +1107,7 @@ static void test_server(void)
 	pthread_join(thread, NULL);
 	CHECK(dev.state.listen_port == 2);
 	CHECK(dev.state.n_peers == 1000);
+	CHECK(!strcmp(dev.reloaded, "/etc/wg0.conf"));
 
 	uapi_server_close(srv);
 	CHECK(stat(cl.path, &st) < 0 && errno == ENOENT);
@@ -1095,7 +1118,7 @@ static void test_server(void)
 static void test_stale_socket(void)
 {
 	struct fake_dev dev = { 0 };
-	struct uapi_handler h = { fake_get, fake_set, &dev };
+	struct uapi_handler h = { .get = fake_get, .set = fake_set, .ctx = &dev };
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct uapi_server *srv;
 	struct loop *loop;
@@ -1168,7 +1191,7 @@ static void run_wg(struct loop *loop, struct wg_run *r)
 static void test_wg_tool(void)
 {
 	struct fake_dev dev = { 0 };
-	struct uapi_handler h = { fake_get, fake_set, &dev };
+	struct uapi_handler h = { .get = fake_get, .set = fake_set, .ctx = &dev };
 	struct uapi_server *srv;
 	struct wg_run r;
 	struct loop *loop;
