@@ -15,12 +15,14 @@
 #include "cli/cli.h"
 #include "conf/conf.h"
 #include "device/daemon.h"
+#include "io/strbuf.h"
 #include "node/node.h"
 
 static void up_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s up [-f/--foreground] CONFIG-FILE\n"
+		"       %s up --print-nft CONFIG-FILE\n"
 		"\n"
 		"Brings up the interface named by CONFIG-FILE (wg0.conf -> wg0):\n"
 		"Mode = tun (default) creates a TUN device like wg-quick; Mode =\n"
@@ -30,13 +32,40 @@ static void up_usage(FILE *f)
 		"stops it. LOG_LEVEL=verbose logs to stderr. As another user than\n"
 		"root, /var/run/wireguard must be writable by that user: wg(8) looks\n"
 		"for the control socket there. [Egress] relays TCP, UDP and ping;\n"
-		"ping needs the daemon's group in net.ipv4.ping_group_range.\n",
-		prog_name, prog_name);
+		"ping needs the daemon's group in net.ipv4.ping_group_range.\n"
+		"\n"
+		"--print-nft prints the nftables script TUN mode would load for\n"
+		"[Expose] and [Policy] (one table, inet spokewire_IFACE) and changes\n"
+		"nothing: check it with `nft -c -f -`, or read it before an `up`.\n",
+		prog_name, prog_name, prog_name);
 }
 
 static void on_warn(void *ctx, const char *msg)
 {
 	fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
+/* --print-nft: the script, or a note that the config needs none. */
+static int print_ruleset(struct conf *c)
+{
+	struct strbuf r = { 0 };
+	int ret = 0;
+
+	if (c->mode != CONF_MODE_TUN) {
+		fprintf(stderr, "%s: %s is in userspace mode, which uses no nftables\n",
+			prog_name, c->ifname);
+	} else if (!c->n_exposes && !c->policy.present) {
+		fprintf(stderr, "%s: %s has no [Expose] or [Policy]: no table\n",
+			prog_name, c->ifname);
+	} else if (ifup_nft_ruleset(c, &r)) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		ret = 1;
+	} else {
+		fputs(r.s, stdout);
+	}
+	strbuf_free(&r);
+	conf_free(c);
+	return ret;
 }
 
 /* 10,000 relayed connections take 20,000+ descriptors. */
@@ -157,7 +186,7 @@ int cmd_up(int argc, char *argv[])
 {
 	char err[CONF_ERR_MAX];
 	const char *path = NULL, *level;
-	bool foreground = false;
+	bool foreground = false, print_nft = false;
 	struct conf c;
 	int i, ret, verbose, pfd[2] = { -1, -1 };
 	pid_t pid;
@@ -165,6 +194,8 @@ int cmd_up(int argc, char *argv[])
 	for (i = 1; i < argc; ++i) {
 		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--foreground")) {
 			foreground = true;
+		} else if (!strcmp(argv[i], "--print-nft")) {
+			print_nft = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			up_usage(stdout);
 			return 0;
@@ -181,12 +212,15 @@ int cmd_up(int argc, char *argv[])
 	}
 	ret = conf_load(&c, path, err, on_warn, NULL);
 	if (!ret)
-		ret = conf_resolve(&c, path, err);
+		ret = print_nft ? conf_resolve_exposes(&c, path, err)
+				: conf_resolve(&c, path, err);
 	if (ret) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		conf_free(&c);
 		return 1;
 	}
+	if (print_nft)
+		return print_ruleset(&c);
 	level = getenv("LOG_LEVEL");
 	verbose = level && (!strcmp(level, "verbose") || !strcmp(level, "debug"));
 	raise_nofile();

@@ -50,6 +50,14 @@ int conf_resolve(struct conf *c, const char *file, char *err)
 		if (ret)
 			return ret;
 	}
+	return conf_resolve_exposes(c, file, err);
+}
+
+int conf_resolve_exposes(struct conf *c, const char *file, char *err)
+{
+	size_t i;
+	int ret;
+
 	for (i = 0; i < c->n_exposes; ++i) {
 		ret = resolve_one(&c->exposes[i].target, file, err, true);
 		if (ret)

@@ -167,6 +167,8 @@ int conf_ifname(const char *path, char out[IFNAMSIZ]);
 /* Resolves the host names left (peer endpoints, expose targets) with
  * getaddrinfo; blocking. 0 or -EINVAL with the failing one in err. */
 int conf_resolve(struct conf *c, const char *file, char *err);
+/* The same for the [Expose] targets only. */
+int conf_resolve_exposes(struct conf *c, const char *file, char *err);
 /* Wipes the keys and frees everything; *c is zeroed. */
 void conf_free(struct conf *c);
 

@@ -302,32 +302,41 @@ static void input_rules(const struct conf *c, struct strbuf *r)
 	       " }\n", c->ifname);
 }
 
+int ifup_nft_ruleset(const struct conf *c, struct strbuf *r)
+{
+	const struct conf_policy *pol = &c->policy;
+	char table[64];
+
+	table_name(c, table, sizeof(table));
+	strbuf_printf(r, "table inet %s\ndelete table inet %s\ntable inet %s {\n",
+	    table, table, table);
+	if (c->n_exposes)
+		expose_rules(c, r);
+	if (pol->present) {
+		if (pol->routes)
+			forward_rules(c, r);
+		if (!pol->hub_originates)
+			output_rules(c, r);
+		if (pol->n_services)
+			input_rules(c, r);
+	}
+	strbuf_printf(r, "}\n");
+	return r->failed ? -ENOMEM : 0;
+}
+
 /* The interface's one nftables table, replaced as a whole in one
  * transaction: declared (so the delete cannot fail), deleted, defined. */
 static int policy_nft(const struct conf *c, char *err)
 {
-	const struct conf_policy *pol = &c->policy;
 	struct strbuf r = { 0 };
 	char table[64];
 	int ret;
 
 	table_name(c, table, sizeof(table));
-	strbuf_printf(&r, "table inet %s\ndelete table inet %s\ntable inet %s {\n",
-	    table, table, table);
-	if (c->n_exposes)
-		expose_rules(c, &r);
-	if (pol->present) {
-		if (pol->routes)
-			forward_rules(c, &r);
-		if (!pol->hub_originates)
-			output_rules(c, &r);
-		if (pol->n_services)
-			input_rules(c, &r);
-	}
-	strbuf_printf(&r, "}\n");
-	if (r.failed) {
+	ret = ifup_nft_ruleset(c, &r);
+	if (ret) {
 		strbuf_free(&r);
-		return -ENOMEM;
+		return ret;
 	}
 	fprintf(stderr, "[#] nft -f - (table inet %s)\n", table);
 	ret = run((char *const[]){ "nft", "-f", "-", NULL }, r.s);

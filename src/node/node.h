@@ -68,6 +68,10 @@ int ifup_tun(const struct conf *c, char *err);
  * -errno with a message in err. */
 int ifup_tun_refresh(const struct conf *c, const struct conf_prefix *gone,
 		     size_t n_gone, char *err);
+/* The nftables script `up` loads for c in TUN mode ([Expose], [Policy]):
+ * the table declared, deleted and defined, for `nft -f`. 0 or -ENOMEM. */
+struct strbuf;
+int ifup_nft_ruleset(const struct conf *c, struct strbuf *r);
 /* Undoes what the device's exit does not: the nftables table, and runs the
  * PreDown (before) or PostDown (after) hooks. */
 void ifup_tun_predown(const struct conf *c);

@@ -141,6 +141,34 @@ else
 	fail unreadable-previous-refused "$(cat "$T_DIR/topo.out")"
 fi
 
+# ---- every generated ruleset passes `nft -c` (checked in a namespace of
+# its own), for both examples and each SpokeToSpoke
+NS_NFT=$PFX-nft
+ns_new "$NS_NFT"
+nft_ok=0 nft_bad=""
+nftcheck() { # DIR: each config's --print-nft through nft -c
+	local f
+	for f in "$1"/*/*.conf; do
+		if "$SPOKEWIRE" up --print-nft "$f" 2>/dev/null | nsx "$NS_NFT" nft -c -f - 2>>"$T_DIR/nft-c.log"; then
+			nft_ok=$((nft_ok + 1))
+		else
+			nft_bad+=" $f"
+		fi
+	done
+}
+nftcheck "$OUT"
+check hn-generate topo "$T_ROOT/examples/hub-and-nodes.topology" --out "$T_DIR/hn"
+nftcheck "$T_DIR/hn"
+for s2s in group none; do
+	sed "s/^SpokeToSpoke = all/SpokeToSpoke = $s2s/" "$EX" >"$T_DIR/ten-$s2s.topology"
+	check "ten-$s2s-generate" topo "$T_DIR/ten-$s2s.topology" --out "$T_DIR/ten-$s2s"
+	nftcheck "$T_DIR/ten-$s2s"
+done
+if [ -z "$nft_bad" ] && [ "$nft_ok" -ge 26 ]; then pass "nft-c-accepts-all-$nft_ok"; else fail nft-c-accepts-all "$nft_ok ok; refused:$nft_bad $(tail -3 "$T_DIR/nft-c.log")"; fi
+check hub-ruleset-forward bash -c "'$SPOKEWIRE' up --print-nft '$T_DIR/ten-group/hub/wg0.conf' | grep -q 'ip saddr { 10.50.3.1/32, 10.50.3.2/32, 10.50.3.3/32 } ip daddr'"
+out=$("$SPOKEWIRE" up --print-nft "$T_DIR/hn/node-a/wg0.conf")
+if [[ $out == *'tcp dport { 8000 } accept'* && $out == *'iifname "wg0" drop'* ]]; then pass node-ruleset-services; else fail node-ruleset-services "$out"; fi
+
 # ---- QR codes
 "$SPOKEWIRE" topology "$EX" --out "$OUT" --qr gru >"$T_DIR/qr.out" 2>/dev/null
 check qr-terminal test "$(wc -l <"$T_DIR/qr.out")" -gt 20
