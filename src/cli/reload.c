@@ -40,8 +40,10 @@ static int running_config(const char *ifname, struct uapi_config *cur)
 	int ret;
 
 	ret = uapi_client_call(ifname, "get=1\n\n", &reply);
-	if (ret < 0)
+	if (ret < 0) {
+		free(reply);
 		return ret;
+	}
 	for (line = strtok_r(reply, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save))
 		if (settable(line))
@@ -146,24 +148,44 @@ static void put_peer(struct strbuf *b, const struct conf_peer *cp,
 			      conf_prefix_str(&cp->allowed[i], buf, sizeof(buf)));
 }
 
-/* Userspace mode: the daemon re-reads the file for the [Policy]. */
-static int reload_userspace(const struct conf *c, const char *path)
+/* The reply's "message=" line, or "". */
+static const char *reply_message(char *reply)
+{
+	char *m = reply ? strstr(reply, "message=") : NULL, *nl;
+
+	if (!m)
+		return "";
+	m += 8;
+	nl = strchr(m, '\n');
+	if (nl)
+		*nl = '\0';
+	return m;
+}
+
+/* Userspace mode: the daemon re-reads the file for its [Policy],
+ * [Forward] and [Expose]; what it did goes into done (len bytes). */
+static int reload_userspace(const struct conf *c, const char *path,
+			    char *done, size_t len)
 {
 	char *abs = realpath(path, NULL), *reply = NULL;
 	struct strbuf req = { 0 };
+	const char *msg;
 	int ret;
 
 	if (!abs) {
-		fprintf(stderr, "%s: %s: %s\n", prog_name, path, strerror(errno));
-		return -errno;
+		ret = -errno;
+		fprintf(stderr, "%s: %s: %s\n", prog_name, path, strerror(-ret));
+		return ret;
 	}
 	strbuf_printf(&req, "reload=1\nconfig=%s\n\n", abs);
 	ret = req.failed ? -ENOMEM : uapi_client_call(c->ifname, req.s, &reply);
+	msg = reply_message(reply);
 	if (ret < 0)
-		fprintf(stderr, "%s: %s did not take the [Policy] from %s (%s%s); its peers are updated\n",
-			prog_name, c->ifname, abs, strerror(-ret),
-			ret == -EACCES ? ": the daemon's user must be able to read the file"
-			: ret == -EPROTO ? ": its log says why" : "");
+		fprintf(stderr, "%s: %s did not take %s: %s%s; its peers are updated\n",
+			prog_name, c->ifname, abs, msg[0] ? msg : strerror(-ret),
+			ret == -EACCES ? " (the daemon's user must be able to read the file)" : "");
+	else
+		snprintf(done, len, "; %s", msg);
 	free(reply);
 	strbuf_free(&req);
 	free(abs);
@@ -172,7 +194,7 @@ static int reload_userspace(const struct conf *c, const char *path)
 
 int cmd_reload(int argc, char *argv[])
 {
-	char err[CONF_ERR_MAX], *reply = NULL;
+	char err[CONF_ERR_MAX], *reply = NULL, done[600] = "";
 	struct uapi_config cur = { 0 };
 	struct conf_prefix *gone = NULL;
 	size_t i, j, n_gone = 0, added = 0, removed = 0, changed = 0;
@@ -186,10 +208,12 @@ int cmd_reload(int argc, char *argv[])
 			"Applies an edited CONF to the interface `%s up CONF` started:\n"
 			"peers added, removed or changed (the others keep their sessions);\n"
 			"in TUN mode routes and the nftables table ([Expose], [Policy]);\n"
-			"in userspace mode the daemon re-reads CONF for its [Policy]\n"
-			"(its user must be able to read the file). An invalid CONF\n"
-			"changes nothing. In userspace mode, [Forward], [Expose], [Proxy]\n"
-			"and [Egress] take a restart (down, then up).\n",
+			"in userspace mode the daemon re-reads CONF (its user must be\n"
+			"able to read the file) for its [Policy], [Forward] and [Expose]:\n"
+			"new ones open, removed ones close (connections already relayed\n"
+			"carry on), a changed Target takes the next connections. An\n"
+			"invalid CONF, or a listener that cannot open, changes nothing.\n"
+			"[Proxy], [Egress] and Address take a restart (down, then up).\n",
 			prog_name, prog_name);
 		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 1;
 	}
@@ -290,7 +314,7 @@ int cmd_reload(int argc, char *argv[])
 			goto out;
 		}
 	} else {
-		ret = reload_userspace(&c, argv[1]);
+		ret = reload_userspace(&c, argv[1], done, sizeof(done));
 		if (ret)
 			goto out;
 	}
@@ -298,7 +322,7 @@ int cmd_reload(int argc, char *argv[])
 	       c.ifname, added, removed, changed,
 	       c.n_peers - added - changed,
 	       c.mode == CONF_MODE_TUN ? "; routes and nftables table updated"
-				       : "; policy reloaded");
+				       : done);
 	rc = 0;
 	goto out;
 oom:

@@ -103,13 +103,16 @@ int daemon_udp_open(struct daemon *d, uint16_t port, uint32_t fwmark)
 	return 0;
 }
 
-static int uapi_reload(void *ctx, const char *path)
+static int uapi_reload(void *ctx, const char *path, char *msg, size_t len)
 {
 	struct daemon *d = ctx;
 
-	if (!d->inner || !d->inner->reload)
+	if (!d->inner || !d->inner->reload) {
+		snprintf(msg, len, "%s has nothing to reload beyond its peers",
+			 d->ifname);
 		return -EOPNOTSUPP;
-	return d->inner->reload(d->inner_ctx, path);
+	}
+	return d->inner->reload(d->inner_ctx, path, msg, len);
 }
 
 static const struct uapi_handler uapi_handler_template = {

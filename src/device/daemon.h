@@ -40,8 +40,9 @@ struct daemon_inner {
 	/* SIGUSR1: counters to stderr. May be NULL. */
 	void (*report)(void *ctx);
 	/* `spokewire reload`: what the UAPI does not carry, re-read from the
-	 * config file at path. May be NULL (-EOPNOTSUPP). 0 or -errno. */
-	int (*reload)(void *ctx, const char *path);
+	 * config file at path; msg (len bytes) says what changed or why not.
+	 * May be NULL (-EOPNOTSUPP). 0 or -errno. */
+	int (*reload)(void *ctx, const char *path, char *msg, size_t len);
 };
 
 struct tx_slot {

@@ -144,30 +144,42 @@ static void inner_report(void *ctx)
 	netstack_tcp_foreach(n->st, report_conn, n);
 }
 
-/* `spokewire reload` after its UAPI set: the [Policy]. The file was
- * checked by the command; a failure here leaves the running policy. */
-static int inner_reload(void *ctx, const char *path)
+/* `spokewire reload` after its UAPI set: the [Policy], [Forward] and
+ * [Expose]. The command checked the file; if it cannot be read here, or a
+ * new listener cannot open, nothing changes. */
+static int inner_reload(void *ctx, const char *path, char *msg, size_t len)
 {
 	struct node *n = ctx;
+	struct relay_changes ch;
 	char err[CONF_ERR_MAX];
 	struct conf c;
 	int ret;
 
 	ret = conf_load(&c, path, err, NULL, NULL);
-	if (ret < 0) {
-		fprintf(stderr, "%s: reload: %s (nothing changed)\n",
-			n->d.ifname, err);
-		return ret;
+	if (!ret)
+		ret = conf_resolve_exposes(&c, path, err);
+	if (!ret && (strcmp(c.ifname, n->d.ifname) ||
+		     c.mode != CONF_MODE_USERSPACE)) {
+		snprintf(err, sizeof(err), "%s is not this interface's config",
+			 path);
+		ret = -EINVAL;
 	}
-	if (strcmp(c.ifname, n->d.ifname) || c.mode != CONF_MODE_USERSPACE) {
-		fprintf(stderr, "%s: reload: %s is not this interface's config "
-			"(nothing changed)\n", n->d.ifname, path);
+	if (!ret)
+		ret = relay_reconfigure(n->relay, &c, &ch, err);
+	if (ret) {
+		snprintf(msg, len, "%s (nothing changed)", err);
+		fprintf(stderr, "%s: reload: %s\n", n->d.ifname, msg);
 		conf_free(&c);
-		return -EINVAL;
+		return ret;
 	}
 	node_policy_apply(n, &c);
 	conf_free(&c);
-	fprintf(stderr, "%s: reloaded %s\n", n->d.ifname, path);
+	snprintf(msg, len, "policy reloaded; [Forward] %zu added, %zu removed, "
+		 "%zu retargeted; [Expose] %zu added, %zu removed, %zu "
+		 "retargeted", ch.forwards_added, ch.forwards_removed,
+		 ch.forwards_changed, ch.exposes_added, ch.exposes_removed,
+		 ch.exposes_changed);
+	fprintf(stderr, "%s: reloaded %s: %s\n", n->d.ifname, path, msg);
 	return 0;
 }
 

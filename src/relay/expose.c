@@ -15,7 +15,10 @@ struct expose {
 	struct expose *next;
 	struct relay *r;
 	struct netstack_listener *l;
+	struct conf_expose conf; /* what it was made from */
 	struct sockaddr_storage target;
+	unsigned gen;            /* relay_reconfigure's mark */
+	bool fresh;              /* added by the reconfigure under way */
 };
 
 struct pending {
@@ -155,6 +158,8 @@ int expose_add(struct relay *r, const struct conf_expose *ce,
 	if (!e)
 		return -ENOMEM;
 	e->r = r;
+	e->conf = *ce;
+	e->gen = r->gen;
 	memcpy(&e->target, &ce->target.addr, sizeof(ce->target.addr));
 	relay_addr_from_conf(&local, &ce->listen);
 	ret = netstack_tcp_listen(r->st, &local, 0, &expose_ops, e, &e->l);
@@ -168,6 +173,76 @@ int expose_add(struct relay *r, const struct conf_expose *ce,
 	e->next = r->exposes;
 	r->exposes = e;
 	return 0;
+}
+
+/* ---- reconfiguring: an [Expose] is known by its Listen */
+
+static bool same_listen(const struct conf_expose *a,
+			const struct conf_expose *b)
+{
+	return a->listen.port == b->listen.port &&
+	       !strcmp(a->listen.host, b->listen.host);
+}
+
+int expose_mark(struct relay *r, const struct conf_expose *ce,
+		struct relay_changes *ch)
+{
+	struct expose *e;
+
+	for (e = r->exposes; e; e = e->next) {
+		if (e->gen == r->gen || !same_listen(&e->conf, ce))
+			continue;
+		e->gen = r->gen;
+		if (e->conf.target.port != ce->target.port ||
+		    strcmp(e->conf.target.host, ce->target.host) ||
+		    memcmp(&e->conf.target.addr, &ce->target.addr,
+			   sizeof(ce->target.addr)))
+			ch->exposes_changed++;
+		return 1;
+	}
+	return 0;
+}
+
+int expose_add_fresh(struct relay *r, const struct conf_expose *ce,
+		     const struct conf *c, char *err)
+{
+	int ret = expose_add(r, ce, c, err);
+
+	if (!ret)
+		r->exposes->fresh = true;
+	return ret;
+}
+
+void expose_retarget(struct relay *r, const struct conf_expose *ce)
+{
+	struct expose *e;
+
+	for (e = r->exposes; e; e = e->next)
+		if (same_listen(&e->conf, ce)) {
+			e->conf = *ce;
+			memcpy(&e->target, &ce->target.addr,
+			       sizeof(ce->target.addr));
+		}
+}
+
+void expose_sweep(struct relay *r, bool fresh_only, size_t *removed)
+{
+	struct expose **pe = &r->exposes, *e;
+
+	while ((e = *pe)) {
+		bool drop = fresh_only ? e->fresh : e->gen != r->gen;
+
+		e->fresh = false;
+		if (!drop) {
+			pe = &e->next;
+			continue;
+		}
+		*pe = e->next;
+		(*removed)++;
+		/* Connections it accepted carry on; new SYNs find no one. */
+		netstack_listener_close(e->l);
+		free(e);
+	}
 }
 
 void expose_free_all(struct relay *r)

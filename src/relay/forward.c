@@ -20,8 +20,13 @@ enum {
 };
 
 struct tcp_forward {
+	struct tcp_forward *next;
 	struct relay *r;
+	int fd;                  /* the host listener's (which owns f) */
+	struct conf_forward conf; /* what it was made from */
 	struct netstack_addr target;
+	unsigned gen;             /* relay_reconfigure's mark */
+	bool fresh;               /* added by the reconfigure under way */
 };
 
 struct udp_mapping {
@@ -37,7 +42,10 @@ struct udp_forward {
 	struct udp_forward *next;
 	struct relay *r;
 	int fd;
+	struct conf_forward conf;
 	struct netstack_addr target;
+	unsigned gen;
+	bool fresh;
 	struct udp_mapping *maps;
 	unsigned nmaps;
 	uint64_t now;
@@ -95,13 +103,18 @@ int forward_tcp_add(struct relay *r, const struct conf_forward *cf, char *err)
 	if (!f)
 		return -ENOMEM;
 	f->r = r;
+	f->conf = *cf;
+	f->gen = r->gen;
 	relay_addr_from_conf(&f->target, &cf->target);
-	/* The listener keeps f for the daemon's lifetime. */
+	/* The listener owns f. */
 	ret = forward_listen(r, cf, SOCK_STREAM, on_tcp_accept, f, err);
 	if (ret < 0) {
 		free(f);
 		return ret;
 	}
+	f->fd = ret;
+	f->next = r->tcp_forwards;
+	r->tcp_forwards = f;
 	return 0;
 }
 
@@ -197,6 +210,8 @@ int forward_udp_add(struct relay *r, const struct conf_forward *cf, char *err)
 	if (!f)
 		return -ENOMEM;
 	f->r = r;
+	f->conf = *cf;
+	f->gen = r->gen;
 	relay_addr_from_conf(&f->target, &cf->target);
 	ret = forward_listen(r, cf, SOCK_DGRAM, NULL, NULL, err);
 	if (ret < 0) {
@@ -233,20 +248,129 @@ void forward_udp_tick(struct relay *r, uint64_t now_ns)
 	}
 }
 
+static void udp_forward_free(struct udp_forward *f)
+{
+	while (f->maps) {
+		struct udp_mapping *m = f->maps;
+
+		f->maps = m->next;
+		map_free(m);
+	}
+	loop_del(f->r->loop, f->fd);
+	close(f->fd);
+	free(f);
+}
+
 void forward_udp_free_all(struct relay *r)
 {
 	while (r->udp_forwards) {
 		struct udp_forward *f = r->udp_forwards;
 
 		r->udp_forwards = f->next;
-		while (f->maps) {
-			struct udp_mapping *m = f->maps;
+		udp_forward_free(f);
+	}
+}
 
-			f->maps = m->next;
-			map_free(m);
+/* ---- reconfiguring: a [Forward] is known by its protocol and Listen */
+
+static bool same_listen(const struct conf_forward *a,
+			const struct conf_forward *b)
+{
+	return a->proto == b->proto && a->listen.port == b->listen.port &&
+	       !strcmp(a->listen.host, b->listen.host);
+}
+
+static bool same_target(const struct conf_forward *a,
+			const struct conf_forward *b)
+{
+	return a->target.port == b->target.port &&
+	       !strcmp(a->target.host, b->target.host);
+}
+
+int forward_mark(struct relay *r, const struct conf_forward *cf,
+		 struct relay_changes *ch)
+{
+	struct tcp_forward *t;
+	struct udp_forward *u;
+
+	for (t = r->tcp_forwards; t; t = t->next) {
+		if (t->gen == r->gen || !same_listen(&t->conf, cf))
+			continue;
+		t->gen = r->gen;
+		if (!same_target(&t->conf, cf))
+			ch->forwards_changed++;
+		return 1;
+	}
+	for (u = r->udp_forwards; u; u = u->next) {
+		if (u->gen == r->gen || !same_listen(&u->conf, cf))
+			continue;
+		u->gen = r->gen;
+		if (!same_target(&u->conf, cf))
+			ch->forwards_changed++;
+		return 1;
+	}
+	return 0;
+}
+
+int forward_add_fresh(struct relay *r, const struct conf_forward *cf,
+		      char *err)
+{
+	int ret = cf->proto == CONF_PROTO_UDP ? forward_udp_add(r, cf, err)
+					      : forward_tcp_add(r, cf, err);
+
+	if (ret < 0)
+		return ret;
+	if (cf->proto == CONF_PROTO_UDP)
+		r->udp_forwards->fresh = true;
+	else
+		r->tcp_forwards->fresh = true;
+	return 0;
+}
+
+void forward_retarget(struct relay *r, const struct conf_forward *cf)
+{
+	struct tcp_forward *t;
+	struct udp_forward *u;
+
+	for (t = r->tcp_forwards; t; t = t->next)
+		if (same_listen(&t->conf, cf)) {
+			t->conf = *cf;
+			relay_addr_from_conf(&t->target, &cf->target);
 		}
-		loop_del(r->loop, f->fd);
-		close(f->fd);
-		free(f);
+	for (u = r->udp_forwards; u; u = u->next)
+		if (same_listen(&u->conf, cf)) {
+			u->conf = *cf;
+			relay_addr_from_conf(&u->target, &cf->target);
+		}
+}
+
+void forward_sweep(struct relay *r, bool fresh_only, size_t *removed)
+{
+	struct tcp_forward **pt = &r->tcp_forwards, *t;
+	struct udp_forward **pu = &r->udp_forwards, *u;
+
+	while ((t = *pt)) {
+		bool drop = fresh_only ? t->fresh : t->gen != r->gen;
+
+		t->fresh = false;
+		if (!drop) {
+			pt = &t->next;
+			continue;
+		}
+		*pt = t->next;
+		(*removed)++;
+		host_listener_close(r, t->fd); /* frees t */
+	}
+	while ((u = *pu)) {
+		bool drop = fresh_only ? u->fresh : u->gen != r->gen;
+
+		u->fresh = false;
+		if (!drop) {
+			pu = &u->next;
+			continue;
+		}
+		*pu = u->next;
+		(*removed)++;
+		udp_forward_free(u);
 	}
 }

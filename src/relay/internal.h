@@ -17,6 +17,7 @@ struct splice;
 struct resolver;
 struct host_listener;
 struct udp_forward;
+struct tcp_forward;
 struct egress;
 struct proxy_conn;
 struct expose;
@@ -24,6 +25,8 @@ struct pending;
 
 struct relay {
 	struct loop *loop;
+	unsigned gen; /* relay_reconfigure's generation */
+	struct tcp_forward *tcp_forwards;
 	struct netstack *st;
 	struct resolver *res;
 	int verbose;
@@ -83,6 +86,8 @@ int host_listen(struct relay *r, const struct sockaddr *sa, int type,
 		void (*fn)(void *ctx, int fd, const struct sockaddr *peer),
 		void *ctx, const char *what, char *err);
 void host_listeners_free(struct relay *r);
+/* Closes the host listener on fd and frees its ctx. */
+void host_listener_close(struct relay *r, int fd);
 
 /* Converts a resolved conf address. */
 void relay_addr_from_conf(struct netstack_addr *a,
@@ -138,5 +143,25 @@ void egress_tick(struct relay *r, uint64_t now_ns);
 /* Fills the flow counts the egress tables keep. */
 void egress_get_stats(const struct relay *r, struct relay_stats *s);
 void egress_free(struct relay *r);
+
+/* ---- relay_reconfigure's steps, per kind. mark: an item with the same
+ * identity (a [Forward]'s protocol and Listen, an [Expose]'s Listen) not
+ * yet seen in this generation: marked, counted as changed if its target
+ * differs; 1, or 0 when there is none. add_fresh: a new one, flagged
+ * fresh (a failure can undo it). retarget: the item takes cf's target
+ * (new connections go there). sweep: removes the fresh ones (undo) or
+ * the ones not marked, counting them in *removed. */
+int forward_mark(struct relay *r, const struct conf_forward *cf,
+		 struct relay_changes *ch);
+int forward_add_fresh(struct relay *r, const struct conf_forward *cf,
+		      char *err);
+void forward_retarget(struct relay *r, const struct conf_forward *cf);
+void forward_sweep(struct relay *r, bool fresh_only, size_t *removed);
+int expose_mark(struct relay *r, const struct conf_expose *ce,
+		struct relay_changes *ch);
+int expose_add_fresh(struct relay *r, const struct conf_expose *ce,
+		     const struct conf *c, char *err);
+void expose_retarget(struct relay *r, const struct conf_expose *ce);
+void expose_sweep(struct relay *r, bool fresh_only, size_t *removed);
 
 #endif

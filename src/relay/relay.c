@@ -134,6 +134,22 @@ err:
 	return ret;
 }
 
+void host_listener_close(struct relay *r, int fd)
+{
+	struct host_listener **p, *hl;
+
+	for (p = &r->listeners; (hl = *p); p = &hl->next) {
+		if (hl->fd != fd)
+			continue;
+		*p = hl->next;
+		loop_del(r->loop, hl->fd);
+		close(hl->fd);
+		free(hl->ctx);
+		free(hl);
+		return;
+	}
+}
+
 void host_listeners_free(struct relay *r)
 {
 	while (r->listeners) {
@@ -206,6 +222,45 @@ int relay_configure(struct relay *r, const struct conf *c, char *err)
 			return ret;
 	}
 	return 0;
+}
+
+int relay_reconfigure(struct relay *r, const struct conf *c,
+		      struct relay_changes *ch, char *err)
+{
+	size_t i;
+	int ret;
+
+	memset(ch, 0, sizeof(*ch));
+	r->gen++;
+	for (i = 0; i < c->n_forwards; ++i) {
+		if (forward_mark(r, &c->forwards[i], ch))
+			continue;
+		ret = forward_add_fresh(r, &c->forwards[i], err);
+		if (ret < 0)
+			goto undo;
+		ch->forwards_added++;
+	}
+	for (i = 0; i < c->n_exposes; ++i) {
+		if (expose_mark(r, &c->exposes[i], ch))
+			continue;
+		ret = expose_add_fresh(r, &c->exposes[i], c, err);
+		if (ret < 0)
+			goto undo;
+		ch->exposes_added++;
+	}
+	for (i = 0; i < c->n_forwards; ++i)
+		forward_retarget(r, &c->forwards[i]);
+	for (i = 0; i < c->n_exposes; ++i)
+		expose_retarget(r, &c->exposes[i]);
+	forward_sweep(r, false, &ch->forwards_removed);
+	expose_sweep(r, false, &ch->exposes_removed);
+	return 0;
+undo:
+	forward_sweep(r, true, &i);
+	expose_sweep(r, true, &i);
+	/* What was marked this round is marked again by the next. */
+	memset(ch, 0, sizeof(*ch));
+	return ret;
 }
 
 int relay_start(struct relay *r)

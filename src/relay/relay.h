@@ -20,6 +20,19 @@ struct relay *relay_new(struct loop *loop, struct netstack *st, int verbose);
  * sockets are bound here, so a port in use fails now with a message in err
  * (CONF_ERR_MAX). 0 or -errno. */
 int relay_configure(struct relay *r, const struct conf *c, char *err);
+/* What relay_reconfigure did. */
+struct relay_changes {
+	size_t forwards_added, forwards_removed, forwards_changed;
+	size_t exposes_added, exposes_removed, exposes_changed;
+};
+/* Applies c's [Forward] and [Expose] sections to a running relay (after
+ * `spokewire reload`): ones with a new Listen are opened, ones gone are
+ * closed (connections they relayed carry on), ones whose Target changed
+ * send new connections there. All or nothing: if a new listener cannot
+ * open, nothing changes and err says why. [Proxy] and [Egress] are not
+ * re-read. 0 or -errno. */
+int relay_reconfigure(struct relay *r, const struct conf *c,
+		      struct relay_changes *ch, char *err);
 /* Starts the resolver thread (after any fork). 0 or -errno. */
 int relay_start(struct relay *r);
 /* Once a second: expires idle UDP mappings and egress flows. */

@@ -106,6 +106,9 @@ int uapi_client_call(const char *iface, const char *req, char **reply)
 			break;
 	}
 	ret = reply_errno(buf);
+	close(fd);
+	*reply = buf; /* also with the reply's error: it may say more */
+	return ret;
 out:
 	close(fd);
 	if (ret && buf) {

@@ -147,18 +147,24 @@ static int do_set(struct conn *c, const char *body, size_t len)
 static int do_reload(struct conn *c, const char *body, size_t len)
 {
 	const struct uapi_handler *h = &c->srv->handler;
-	char path[4096];
-	int ret = -EINVAL;
+	char path[4096], msg[512] = "", *out = NULL;
+	int ret = -EINVAL, n = 0;
 
 	if (len > 7 && !memcmp(body, "config=", 7) && body[len - 1] == '\n' &&
 	    len - 8 < sizeof(path) && !memchr(body, '\0', len)) {
 		memcpy(path, body + 7, len - 8);
 		path[len - 8] = '\0';
 		ret = strchr(path, '\n') ? -EINVAL
-		      : h->reload	 ? h->reload(h->ctx, path)
+		      : h->reload	 ? h->reload(h->ctx, path, msg, sizeof(msg))
 					 : -EOPNOTSUPP;
 	}
-	return queue_reply(c, NULL, 0, ret);
+	if (msg[0] && !strchr(msg, '\n'))
+		n = asprintf(&out, "message=%s\n", msg);
+	if (n < 0) {
+		out = NULL;
+		n = 0;
+	}
+	return queue_reply(c, out, (size_t)n, ret);
 }
 
 static void consume(struct conn *c, size_t n)

@@ -86,8 +86,10 @@ struct uapi_handler {
 	/* Apply atomically: on error nothing changed. 0 or -errno. */
 	int (*set)(void *ctx, const struct uapi_config *cfg);
 	/* Optional, ours: re-read what the UAPI does not carry from the
-	 * config file at path ("reload=1\nconfig=PATH\n\n"). 0 or -errno. */
-	int (*reload)(void *ctx, const char *path);
+	 * config file at path ("reload=1\nconfig=PATH\n\n"). 0 or -errno;
+	 * msg (len bytes, "" on entry) says what changed or why not, sent
+	 * back as a "message=" line. */
+	int (*reload)(void *ctx, const char *path, char *msg, size_t len);
 	void *ctx;
 };
 struct uapi_server;
@@ -99,7 +101,8 @@ struct uapi_server;
 /* Client side (uapi-client.c), /var/run/wireguard/IFACE.sock: a connected
  * socket or -errno; and one call: req sent, the reply (up to its blank
  * line; a nonzero "errno=N" becomes -N, none -EPROTO) in *reply for the
- * caller to wipe and free. */
+ * caller to wipe and free: also when the reply carries an error, NULL
+ * when there is no reply. */
 int uapi_client_connect(const char *iface);
 int uapi_client_call(const char *iface, const char *req, char **reply);
 

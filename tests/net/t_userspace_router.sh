@@ -73,7 +73,7 @@ Group = y
 EOF
 	"$SPOKEWIRE" topology "$T_DIR/rt.topology" --out "$T_DIR/out" >"$T_DIR/topo.out" 2>&1 ||
 		die "topology: $(cat "$T_DIR/topo.out")"
-	printf '\n[Forward]\nListen = 127.0.0.1:7000\nTarget = %s:8000\n' "${IP[a]}" >>"$HUB_CONF"
+	printf '\n[Forward]\nListen = 127.0.0.1:7000\nTarget = %s:8000\n%b' "${IP[a]}" "${2:-}" >>"$HUB_CONF"
 	chown -R 65534:65534 "$T_DIR/out/hub"
 	chmod 755 "$T_DIR/out"
 }
@@ -194,6 +194,30 @@ check reload-none reload
 refused none-a-to-b-refused "${NS[a]}" "${IP[b]}" 8000
 check none-a-still-reaches-hub ping_ok "${NS[a]}" "${IP[hub]}"
 if [ "$(psql_q "${NS[c]}" "${IP[hub]}" 5432 'select 1')" = 1 ]; then pass none-psql-still; else fail none-psql-still; fi
+# ---- [Expose] and [Forward] changed by `reload`: a new one opens, one
+# that cannot listen changes nothing, a removed one closes
+nsx "$NS_H" python3 -m http.server --bind 127.0.0.1 8081 >/dev/null 2>&1 </dev/null 8>&- 9>&- &
+T_PIDS+=("$!")
+nsx "$NS_H" python3 -m http.server --bind 127.0.0.1 7002 >/dev/null 2>&1 </dev/null 8>&- 9>&- &
+T_PIDS+=("$!")
+wait_until 10 port_open "$NS_H" 127.0.0.1 8081 || fail hub-side-web
+wait_until 10 port_open "$NS_H" 127.0.0.1 7002 || fail hub-side-busy-port
+refused expose-8080-not-yet "${NS[a]}" "${IP[hub]}" 8080
+topo none '\n[Expose]\nListen = 8080\nTarget = 127.0.0.1:8081\n'
+check reload-adds-expose reload
+check reload-says-expose-added grep -q '\[Expose\] 1 added, 0 removed, 0 retargeted' "$T_DIR/reload.log"
+check expose-8080-after-reload nsx "${NS[a]}" curl -sf -o /dev/null --max-time 5 "http://${IP[hub]}:8080/"
+check reload-keeps-sessions grep -q '0 peers added, 0 removed, 0 changed, 3 unchanged' "$T_DIR/reload.log"
+topo none '\n[Expose]\nListen = 8080\nTarget = 127.0.0.1:8081\n\n[Forward]\nListen = 127.0.0.1:7002\nTarget = 10.66.0.12:8000\n'
+check_not reload-busy-port-refused reload
+check reload-busy-port-says-why grep -q 'cannot listen: Address already in use (nothing changed)' "$T_DIR/reload.log"
+check expose-8080-kept nsx "${NS[a]}" curl -sf -o /dev/null --max-time 5 "http://${IP[hub]}:8080/"
+topo none
+check reload-removes-expose reload
+check reload-says-expose-removed grep -q '\[Expose\] 0 added, 1 removed, 0 retargeted' "$T_DIR/reload.log"
+refused expose-8080-gone "${NS[a]}" "${IP[hub]}" 8080
+if [ "$(psql_q "${NS[b]}" "${IP[hub]}" 5432 'select 2')" = 2 ]; then pass expose-5432-kept; else fail expose-5432-kept; fi
+
 # The hub's counters (SIGUSR1) say what it routed and refused.
 kill -USR1 "$HPID"
 wait_until 5 grep -q ': routed: ' "$(uplog "$HUB_CONF")"

@@ -699,12 +699,14 @@ struct fake_dev {
 	char reloaded[64]; /* the path of the last reload */
 };
 
-static int fake_reload(void *ctx, const char *path)
+static int fake_reload(void *ctx, const char *path, char *msg, size_t len)
 {
 	struct fake_dev *dev = ctx;
 
-	if (!strcmp(path, "/unreadable"))
+	if (!strcmp(path, "/unreadable")) {
+		snprintf(msg, len, "cannot read %s", path);
 		return -EACCES;
+	}
 	snprintf(dev->reloaded, sizeof(dev->reloaded), "%s", path);
 	return 0;
 }
@@ -958,7 +960,7 @@ static void *client_main(void *arg)
 	CHECK(send_str(fd, "reload=1\nconfig=/etc/wg0.conf\n\n"));
 	CHECK(reply_is(fd, "errno=0\n\n"));
 	CHECK(send_str(fd, "reload=1\nconfig=/unreadable\n\n"));
-	CHECK(reply_is(fd, "errno=-13\n\n"));
+	CHECK(reply_is(fd, "message=cannot read /unreadable\nerrno=-13\n\n"));
 	CHECK(send_str(fd, "reload=1\nfile=/x\n\n"));
 	CHECK(reply_is(fd, "errno=-22\n\n"));
 	CHECK(send_str(fd, "reload=1\nconfig=/a\nconfig=/b\n\n"));
