@@ -119,6 +119,38 @@ static struct topo_node *cur(struct parser *p)
 	return &p->t->nodes[p->t->n - 1];
 }
 
+/* SpokeToSpoke = eu, na: spoke to spoke within those groups only, kept as
+ * "eu, na" after checking the names. */
+static int s2s_groups(struct parser *p, const char *val)
+{
+	struct topology *t = p->t;
+	char buf[TOPO_SERVICES_MAX], *tok, *save = NULL;
+	struct strbuf out = { 0 };
+	int ret = 0;
+
+	if (strlen(val) >= sizeof(buf))
+		return perr(p, "SpokeToSpoke is too long");
+	snprintf(buf, sizeof(buf), "%s", val);
+	for (tok = strtok_r(buf, ",", &save); tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = conf_trim(tok);
+		if (!valid_name(tok, TOPO_NAME_MAX))
+			ret = perr(p, "SpokeToSpoke must be all, group, none or a list of groups, not '%s'",
+				   val);
+		else
+			strbuf_printf(&out, "%s%s", out.len ? ", " : "", tok);
+	}
+	if (!ret && (out.failed || !out.len || out.len >= sizeof(t->s2s_groups)))
+		ret = out.failed ? -ENOMEM
+				 : perr(p, "SpokeToSpoke must be all, group, none or a list of groups, not '%s'", val);
+	if (!ret) {
+		snprintf(t->s2s_groups, sizeof(t->s2s_groups), "%s", out.s);
+		t->s2s = TOPO_S2S_GROUP;
+	}
+	strbuf_free(&out);
+	return ret;
+}
+
 static int parse_bool(struct parser *p, const char *key, const char *val,
 		      bool *out)
 {
@@ -190,6 +222,7 @@ static int network_key(struct parser *p, const char *key, char *val)
 		return 0;
 	}
 	if (!strcasecmp(key, "SpokeToSpoke")) {
+		t->s2s_line = p->line;
 		if (!strcasecmp(val, "all"))
 			t->s2s = TOPO_S2S_ALL;
 		else if (!strcasecmp(val, "group"))
@@ -197,7 +230,7 @@ static int network_key(struct parser *p, const char *key, char *val)
 		else if (!strcasecmp(val, "none"))
 			t->s2s = TOPO_S2S_NONE;
 		else
-			return perr(p, "SpokeToSpoke must be all, group or none, not '%s'", val);
+			return s2s_groups(p, val);
 		return 0;
 	}
 	if (!strcasecmp(key, "Interface")) {
@@ -403,8 +436,46 @@ static int parse_line(void *ctx, char *line)
 	}
 }
 
+/* Whether group g is one SpokeToSpoke lets through ("" lets all). */
+static bool s2s_lists(const struct topology *t, const char *g)
+{
+	char buf[TOPO_SERVICES_MAX], *tok, *save = NULL;
+
+	if (!t->s2s_groups[0])
+		return true;
+	snprintf(buf, sizeof(buf), "%s", t->s2s_groups);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		if (!strcasecmp(conf_trim(tok), g))
+			return true;
+	return false;
+}
+
+/* Every group SpokeToSpoke names has a spoke. */
+static int s2s_groups_used(struct parser *p)
+{
+	const struct topology *t = p->t;
+	char buf[TOPO_SERVICES_MAX], *tok, *save = NULL;
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%s", t->s2s_groups);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = conf_trim(tok);
+		for (i = 0; i < t->n; ++i)
+			if (!t->nodes[i].hub &&
+			    !strcasecmp(t->nodes[i].group, tok))
+				break;
+		if (i == t->n) {
+			p->line = t->s2s_line;
+			return perr(p, "SpokeToSpoke names the group '%s', which no spoke has", tok);
+		}
+	}
+	return 0;
+}
+
 /* Whole-file checks: one hub, names unique, written addresses inside the
- * network and distinct. */
+ * network and distinct, the groups SpokeToSpoke names in use. */
 static int validate(struct parser *p)
 {
 	struct topology *t = p->t;
@@ -460,7 +531,7 @@ static int validate(struct parser *p)
 				    n->cidr4, t->net4.cidr);
 		}
 	}
-	return 0;
+	return s2s_groups_used(p);
 }
 
 int topology_parse(struct topology *t, const char *file, const char *text,
@@ -615,11 +686,20 @@ static void put_policy(struct strbuf *b, const struct topology *t,
 	if (n->hub) {
 		strbuf_printf(b, "SpokeToSpoke = %s\n", s2s[t->s2s]);
 		if (t->s2s == TOPO_S2S_GROUP) {
-			strbuf_printf(b, "Group = ");
-			for (j = 1; j < t->n; ++j)
-				strbuf_printf(b, "%s%s:%s", j > 1 ? ", " : "",
-					  t->nodes[j].name, t->nodes[j].group);
-			strbuf_printf(b, "\n");
+			bool any = false;
+
+			/* Spokes of groups SpokeToSpoke does not list get
+			 * none: the hub's policy lets them reach no spoke. */
+			for (j = 1; j < t->n; ++j) {
+				if (!s2s_lists(t, t->nodes[j].group))
+					continue;
+				strbuf_printf(b, "%s%s:%s",
+					      any ? ", " : "Group = ",
+					      t->nodes[j].name, t->nodes[j].group);
+				any = true;
+			}
+			if (any)
+				strbuf_printf(b, "\n");
 		}
 		strbuf_printf(b, "HubOriginates = %s\n",
 			  n->hub_originates ? "yes" : "no");

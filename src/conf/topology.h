@@ -59,6 +59,10 @@ struct topology {
 	uint16_t listen_port;       /* 0: none (a random port) */
 	uint16_t keepalive;         /* spokes' PersistentKeepalive, 0: off */
 	enum topo_s2s s2s;
+	/* SpokeToSpoke = GROUP, ...: TOPO_S2S_GROUP for these groups only
+	 * (spokes of other groups reach no other spoke); "" for all groups. */
+	char s2s_groups[TOPO_SERVICES_MAX];
+	int s2s_line;
 	char iface[IFNAMSIZ];       /* file and interface name on each node */
 	struct topo_node *nodes;    /* the hub first, then the spokes in order */
 	size_t n;

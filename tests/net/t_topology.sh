@@ -129,6 +129,22 @@ $HDR
 Name = a
 Colour = red
 EOF
+bad group-nobody-has "bad-group-nobody-has.topology:3: SpokeToSpoke names the group 'af', which no spoke has" <<EOF
+[Network]
+Address = 10.50.0.0/16
+SpokeToSpoke = eu, af
+[Hub]
+Name = hub
+Endpoint = 192.0.2.1:51820
+[Spoke]
+Name = a
+Group = eu
+EOF
+# SpokeToSpoke as a list of groups: the hub's Group entries name only
+# their spokes, so the others reach no spoke.
+sed 's/^SpokeToSpoke = all/SpokeToSpoke = eu, sa/' "$EX" >"$T_DIR/eu-sa.topology"
+check s2s-group-list topo "$T_DIR/eu-sa.topology" --out "$T_DIR/eu-sa"
+check s2s-group-list-policy grep -qx 'Group = gru:sa, lhr:eu, fra:eu, cdg:eu' "$T_DIR/eu-sa/hub/wg0.conf"
 # A config of an earlier run that cannot be read: its key would be lost.
 mkdir -p "$T_DIR/broken/gru"
 cp -a "$OUT/." "$T_DIR/broken/"
