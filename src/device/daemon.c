@@ -13,6 +13,7 @@
 
 #include "io/loop.h"
 #include "io/tun.h"
+#include "device/status.h"
 #include "uapi/uapi.h"
 
 void daemon_log(const struct daemon *d, const char *fmt, ...)
@@ -63,14 +64,29 @@ static void on_tick(struct loop *loop, void *arg)
 	wg_tick(d->wg);
 	if (d->tun_fd >= 0)
 		datapath_flush_waiting(d);
+	status_http_tick(d->status.http);
 	if (++d->ticks % (1000 / TICK_MS) || d->inner)
 		return;
-	/* Once a second: follow MTU changes; stop when the link is gone. */
+	/* Once a second: follow MTU changes; stop when the link is gone,
+	 * after STATUS_LINGER_S of /health saying so when someone may be
+	 * asking. */
+	if (d->status.tun_gone_at) {
+		if (clock_mono_ns() - d->status.tun_gone_at >=
+		    STATUS_LINGER_S * 1000000000ull)
+			loop_stop(loop);
+		return;
+	}
 	mtu = tun_get_mtu(d->ifname);
-	if (mtu > 0)
+	if (mtu > 0) {
 		d->wg->mtu = (unsigned)mtu;
-	else if (!tun_exists(d->ifname))
-		loop_stop(loop);
+	} else if (!tun_exists(d->ifname)) {
+		fprintf(stderr, "%s: the interface is gone%s\n", d->ifname,
+			d->status.http ? ": /health says fail until we exit" : "");
+		if (d->status.http)
+			d->status.tun_gone_at = clock_mono_ns();
+		else
+			loop_stop(loop);
+	}
 }
 
 int daemon_udp_open(struct daemon *d, uint16_t port, uint32_t fwmark)
@@ -107,18 +123,33 @@ static int uapi_reload(void *ctx, const char *path, char *msg, size_t len)
 {
 	struct daemon *d = ctx;
 
-	if (!d->inner || !d->inner->reload) {
-		snprintf(msg, len, "%s has nothing to reload beyond its peers",
-			 d->ifname);
-		return -EOPNOTSUPP;
-	}
-	return d->inner->reload(d->inner_ctx, path, msg, len);
+	if (d->inner && d->inner->reload)
+		return d->inner->reload(d->inner_ctx, path, msg, len);
+	if (d->reload)
+		return d->reload(d, path, msg, len);
+	snprintf(msg, len, "%s has nothing to reload beyond its peers",
+		 d->ifname);
+	return -EOPNOTSUPP;
+}
+
+static char *uapi_status(void *ctx)
+{
+	struct daemon *d = ctx;
+	json_t *doc;
+	char *s;
+
+	daemon_update_clock(d);
+	doc = status_json(d);
+	s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return s;
 }
 
 static const struct uapi_handler uapi_handler_template = {
 	.get = daemon_uapi_get,
 	.set = daemon_uapi_set,
 	.reload = uapi_reload,
+	.status = uapi_status,
 };
 
 static int setup(struct daemon *d, const char *ifname,
@@ -131,6 +162,9 @@ static int setup(struct daemon *d, const char *ifname,
 	memset(d, 0, sizeof(*d));
 	d->tun_fd = d->signal_fd = -1;
 	d->udp.fd4 = d->udp.fd6 = -1;
+	d->status.health_age_s = STATUS_HEALTH_AGE_S;
+	d->status.started_real_ns = clock_real_ns();
+	d->status.started_mono_ns = clock_mono_ns();
 	d->inner = inner;
 	d->inner_ctx = ctx;
 	pktpool_init(&d->pool, POOL_MAX_BUFFERS);
@@ -239,6 +273,10 @@ int daemon_run(struct daemon *d)
 
 void daemon_teardown(struct daemon *d)
 {
+	status_http_close(d->status.http);
+	d->status.http = NULL;
+	free(d->status.health_peers);
+	d->status.health_peers = NULL;
 	if (d->uapi)
 		uapi_server_close(d->uapi);
 	d->uapi = NULL;

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 #include "io/udp.h"
 #include "wg/wg.h"
 
@@ -14,6 +16,21 @@ struct loop;
 struct uapi_server;
 struct workers;
 struct uapi_config;
+struct status_http;
+
+/* What status.c needs beyond the device: set by the command that runs
+ * the daemon (all optional). */
+struct daemon_status {
+	char name[64];          /* node name ("" : the interface's) */
+	const char *role;       /* "device", "node", "hub", "agent" */
+	char data_dir[256];     /* the disk figure's directory */
+	unsigned health_age_s;  /* HealthHandshakeAge (180) */
+	uint8_t (*health_peers)[32]; /* HealthPeers' public keys */
+	size_t n_health_peers;
+	uint64_t started_real_ns, started_mono_ns;
+	uint64_t tun_gone_at;   /* mono ns: the TUN vanished, we linger */
+	struct status_http *http;
+};
 
 enum {
 	TX_BATCH = 512,        /* outer datagrams queued before a flush */
@@ -26,6 +43,9 @@ enum {
 	POOL_MAX_BUFFERS = 16384,
 	TUN_TXQUEUELEN = 16384,
 	TICK_MS = 100,
+	STATUS_LINGER_S = 30,
+	/* A live session rekeys within 120 s and dies at 180 s. */
+	STATUS_HEALTH_AGE_S = 180,  /* a vanished TUN reported before we exit */
 };
 
 /* The inner side of the device when it is not a TUN: where decrypted
@@ -39,6 +59,12 @@ struct daemon_inner {
 	void (*flush)(void *ctx);
 	/* SIGUSR1: counters to stderr. May be NULL. */
 	void (*report)(void *ctx);
+	/* /status: the inner side's figures added to obj ("stack",
+	 * "relay"). May be NULL. */
+	void (*status)(void *ctx, json_t *obj);
+	/* /health: its checks added to checks; true if one fails. May be
+	 * NULL. */
+	bool (*health)(void *ctx, json_t *checks);
 	/* `spokewire reload`: what the UAPI does not carry, re-read from the
 	 * config file at path; msg (len bytes) says what changed or why not.
 	 * May be NULL (-EOPNOTSUPP). 0 or -errno. */
@@ -62,6 +88,11 @@ struct daemon {
 	struct wg_device *wg;
 	int signal_fd;
 	int verbose;
+	struct daemon_status status;
+	/* `reload` for a daemon without an inner side (TUN-mode `up`): the
+	 * config's friendly names. May be NULL. */
+	int (*reload)(struct daemon *d, const char *path, char *msg,
+		      size_t len);
 	unsigned ticks;
 
 	bool tun_offload; /* TSO in, GRO-coalesced writes out */

@@ -4,6 +4,7 @@
  * fragments joined, TCP segments and UDP datagrams of a flow coalesced into
  * one TUN write. Buffers come from the pool. */
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,10 +309,20 @@ static void op_crypt(void *ctx, struct pktbuf **pkts, unsigned n)
 	workers_run(d->workers, (void **)pkts, n, crypt_one);
 }
 
+/* Not gated on verbose: this is what a person debugging a tunnel needs,
+ * once a minute per peer or source at most. */
+static void op_diag(void *ctx, enum wg_diag why, const char *msg)
+{
+	struct daemon *d = ctx;
+
+	fprintf(stderr, "%s: %s: %s\n", d->ifname, wg_diag_name(why), msg);
+}
+
 const struct wg_ops daemon_wg_ops = {
 	.send = op_send,
 	.deliver = op_deliver,
 	.crypt = op_crypt,
+	.diag = op_diag,
 };
 
 void datapath_flush(struct daemon *d)

@@ -167,6 +167,23 @@ static int do_reload(struct conn *c, const char *body, size_t len)
 	return queue_reply(c, out, (size_t)n, ret);
 }
 
+static int do_status(struct conn *c)
+{
+	const struct uapi_handler *h = &c->srv->handler;
+	char *doc = h->status ? h->status(h->ctx) : NULL, *out = NULL;
+	int n = 0;
+
+	if (doc && !strchr(doc, '\n'))
+		n = asprintf(&out, "json=%s\n", doc);
+	free(doc);
+	if (n < 0) {
+		out = NULL;
+		n = 0;
+	}
+	return queue_reply(c, out, (size_t)n,
+			   out ? 0 : h->status ? -ENOMEM : -EOPNOTSUPP);
+}
+
 static void consume(struct conn *c, size_t n)
 {
 	memzero(c->in + c->in_off, n);
@@ -260,6 +277,14 @@ static bool process(struct conn *c)
 			}
 			ret = do_set(c, in + op_len, (size_t)body_len);
 			consume(c, end);
+		} else if (op_len == 9 && !memcmp(in, "status=1\n", 9)) {
+			if (avail < 10) {
+				if (c->eof)
+					goto close;
+				return true;
+			}
+			consume(c, in[9] == '\n' ? 10 : 9);
+			ret = do_status(c);
 		} else if (op_len == 9 && !memcmp(in, "reload=1\n", 9)) {
 			body_len = find_blank_line(c, op_len, &end);
 			if (body_len < 0) {

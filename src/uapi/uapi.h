@@ -90,6 +90,9 @@ struct uapi_handler {
 	 * msg (len bytes, "" on entry) says what changed or why not, sent
 	 * back as a "message=" line. */
 	int (*reload)(void *ctx, const char *path, char *msg, size_t len);
+	/* Optional, ours: "status=1\n\n" is answered with "json=" and this
+	 * document on one line (malloc'd, NULL on ENOMEM). */
+	char *(*status)(void *ctx);
 	void *ctx;
 };
 struct uapi_server;

@@ -257,7 +257,9 @@ out:
 }
 
 struct peer *noise_handshake_consume_initiation(
-	const struct message_handshake_initiation *src, struct wg_device *wg)
+	const struct message_handshake_initiation *src, struct wg_device *wg,
+	enum wg_diag *why, uint8_t stranger[NOISE_PUBLIC_KEY_LEN],
+	struct peer **peer_out)
 {
 	uint8_t s[NOISE_PUBLIC_KEY_LEN], e[NOISE_PUBLIC_KEY_LEN];
 	uint8_t t[NOISE_TIMESTAMP_LEN];
@@ -285,8 +287,13 @@ struct peer *noise_handshake_consume_initiation(
 		goto out;
 
 	peer = wg_peer_lookup(wg, s);
-	if (!peer)
+	if (!peer) {
+		if (why) {
+			*why = WG_DIAG_UNKNOWN_PEER;
+			memcpy(stranger, s, NOISE_PUBLIC_KEY_LEN);
+		}
 		goto out;
+	}
 	hs = &peer->handshake;
 
 	/* ss */
@@ -306,8 +313,15 @@ struct peer *noise_handshake_consume_initiation(
 		       hs->last_initiation_consumption +
 				       NS_PER_SEC / INITIATIONS_PER_SECOND >
 			       wg->now;
-	if (replay_attack || flood_attack)
+	if (replay_attack || flood_attack) {
+		/* A flood is initiations faster than 50 a second: a
+		 * replay of fresh ones, in effect. */
+		if (why) {
+			*why = WG_DIAG_STALE_TIMESTAMP;
+			*peer_out = peer;
+		}
 		goto out;
+	}
 
 	/* Success: commit to the peer's handshake state. */
 	memcpy(hs->remote_ephemeral, e, NOISE_PUBLIC_KEY_LEN);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "wg/index.h"
+#include "wg/diag.h"
 #include "wg/messages.h"
 #include "wg/replay.h"
 
@@ -76,9 +77,15 @@ void noise_expire_current_peer_keypairs(struct peer *peer);
 
 bool __must_check noise_handshake_create_initiation(
 	struct message_handshake_initiation *dst, struct peer *peer);
-/* Returns the peer the initiation authenticates as (borrowed), or NULL. */
+/* Returns the peer the initiation authenticates as (borrowed), or NULL.
+ * A refused initiation says why (see diag.h) through *why when it is not
+ * NULL: WG_DIAG_UNKNOWN_PEER with the sender's static key in stranger,
+ * WG_DIAG_STALE_TIMESTAMP with the peer in *peer_out; WG_DIAG_COUNT for a
+ * message that did not decrypt. */
 struct peer *noise_handshake_consume_initiation(
-	const struct message_handshake_initiation *src, struct wg_device *wg);
+	const struct message_handshake_initiation *src, struct wg_device *wg,
+	enum wg_diag *why, uint8_t stranger[NOISE_PUBLIC_KEY_LEN],
+	struct peer **peer_out);
 bool __must_check noise_handshake_create_response(
 	struct message_handshake_response *dst, struct peer *peer);
 struct peer *noise_handshake_consume_response(

@@ -57,8 +57,10 @@ static enum packet_result receive_handshake(struct wg_device *wg,
 	load = under_load(wg);
 	mac_state = cookie_validate_packet(&wg->cookie_checker, p, pb->len,
 					   &src->sa, load, wg->now);
-	if (mac_state == INVALID_MAC)
+	if (mac_state == INVALID_MAC) {
+		wg_diag(wg, WG_DIAG_WRONG_KEY, NULL, src, NULL);
 		return PACKET_DROP;
+	}
 	if (load && mac_state == VALID_MAC_BUT_NO_COOKIE) {
 		/* Both handshake messages start with the sender index. */
 		uint32_t sender;
@@ -66,6 +68,7 @@ static enum packet_result receive_handshake(struct wg_device *wg,
 		memcpy(&sender, p + sizeof(struct message_header),
 		       sizeof(sender));
 		wg_send_cookie(wg, p, pb->len, sender, src);
+		wg_diag(wg, WG_DIAG_COOKIE, NULL, src, NULL);
 		return PACKET_SEND_COOKIE;
 	}
 	if (load && !ratelimiter_allow(&wg->ratelimiter, &src->sa, wg->now)) {
@@ -74,9 +77,20 @@ static enum packet_result receive_handshake(struct wg_device *wg,
 	}
 
 	if (type == MESSAGE_HANDSHAKE_INITIATION) {
-		peer = noise_handshake_consume_initiation((const void *)p, wg);
-		if (!peer)
+		enum wg_diag why = WG_DIAG_COUNT;
+		uint8_t stranger[NOISE_PUBLIC_KEY_LEN];
+		struct peer *known = NULL;
+
+		peer = noise_handshake_consume_initiation((const void *)p, wg,
+							  &why, stranger,
+							  &known);
+		if (!peer) {
+			if (why == WG_DIAG_UNKNOWN_PEER)
+				wg_diag(wg, why, NULL, src, stranger);
+			else if (why == WG_DIAG_STALE_TIMESTAMP)
+				wg_diag(wg, why, known, src, NULL);
 			return PACKET_DROP;
+		}
 		set_endpoint(peer, src);
 		wg_send_handshake_response(peer);
 	} else {
@@ -197,14 +211,18 @@ static enum packet_result finish_data(struct wg_device *wg, struct pktbuf *pb)
 	const uint8_t *saddr;
 	int family;
 
-	if (!cb->ok)
-		return PACKET_DROP;
 	e = index_lookup(&wg->index, cb->index, INDEX_KEYPAIR);
 	if (!e || e->peer != cb->peer)
 		return PACKET_DROP;
-	kp = (struct noise_keypair *)e;
-	if (!replay_check(&kp->recv_counter, cb->nonce))
+	if (!cb->ok) {
+		wg_diag(wg, WG_DIAG_DECRYPT, e->peer, &cb->ep, NULL);
 		return PACKET_DROP;
+	}
+	kp = (struct noise_keypair *)e;
+	if (!replay_check(&kp->recv_counter, cb->nonce)) {
+		wg_diag(wg, WG_DIAG_REPLAY, e->peer, &cb->ep, NULL);
+		return PACKET_DROP;
+	}
 
 	peer = e->peer;
 	set_endpoint(peer, &cb->ep);
@@ -223,8 +241,13 @@ static enum packet_result finish_data(struct wg_device *wg, struct pktbuf *pb)
 	timers_data_received(peer);
 
 	n = inner_len(msg->encrypted_data, plen, &family, &saddr);
-	if (!n || allowedips_lookup(&wg->allowedips, family, saddr) != peer)
+	if (!n)
 		return PACKET_DROP;
+	if (allowedips_lookup(&wg->allowedips, family, saddr) != peer) {
+		wg_diag(wg, WG_DIAG_ALLOWED_IPS, peer, &cb->ep,
+			&(struct wg_diag_addr){ family, saddr });
+		return PACKET_DROP;
+	}
 	pb->off += sizeof(*msg);
 	pb->len = n;
 	return PACKET_OK;

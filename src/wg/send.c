@@ -307,13 +307,22 @@ enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb)
 {
 	const uint8_t *p = pkt_data(pb);
 	struct peer *peer = NULL;
+	struct wg_diag_addr dst = { 0 };
 
 	if (pb->len >= sizeof(struct iphdr) && (p[0] >> 4) == 4)
-		peer = allowedips_lookup(&wg->allowedips, AF_INET,
-					 p + offsetof(struct iphdr, daddr));
+		dst = (struct wg_diag_addr){ AF_INET,
+					     p + offsetof(struct iphdr, daddr) };
 	else if (pb->len >= sizeof(struct ip6_hdr) && (p[0] >> 4) == 6)
-		peer = allowedips_lookup(&wg->allowedips, AF_INET6,
-					 p + offsetof(struct ip6_hdr, ip6_dst));
+		dst = (struct wg_diag_addr){
+			AF_INET6, p + offsetof(struct ip6_hdr, ip6_dst)
+		};
+	if (dst.ip) {
+		peer = allowedips_lookup(&wg->allowedips, dst.family, dst.ip);
+		if (!peer)
+			wg_diag(wg, WG_DIAG_NO_PEER, NULL, NULL, &dst);
+		else if (peer->endpoint.sa.sa_family == AF_UNSPEC)
+			wg_diag(wg, WG_DIAG_NO_ENDPOINT, peer, NULL, NULL);
+	}
 	if (!peer || peer->endpoint.sa.sa_family == AF_UNSPEC ||
 	    pkt_tailroom(pb) < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN) {
 		wg->stats.tx_dropped++;

@@ -100,6 +100,7 @@ static void expired_retransmit_handshake(struct peer *peer)
 	if (peer->timer_handshake_attempts > MAX_TIMER_HANDSHAKES) {
 		/* Give up: drop what waited, and wipe keys later unless a
 		 * handshake happens first. */
+		wg_diag(peer->wg, WG_DIAG_NO_RESPONSE, peer, NULL, NULL);
 		del_timer(peer, TIMER_SEND_KEEPALIVE);
 		wg_purge_staged(peer);
 		if (!pending(peer, TIMER_ZERO_KEY_MATERIAL))

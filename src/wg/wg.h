@@ -9,6 +9,7 @@
 
 #include "wg/allowedips.h"
 #include "wg/cookie.h"
+#include "wg/diag.h"
 #include "wg/index.h"
 #include "wg/noise.h"
 #include "wg/packet.h"
@@ -39,6 +40,9 @@ struct wg_ops {
 	 * inline. The results are used in queue order, so each peer's packets
 	 * stay in order whatever the workers do. */
 	void (*crypt)(void *ctx, struct pktbuf **pkts, unsigned n);
+	/* Optional: a refusal worth a line in the log (at most once a minute
+	 * per peer or source and reason; see diag.h). */
+	void (*diag)(void *ctx, enum wg_diag d, const char *msg);
 };
 
 struct wg_stats {
@@ -73,6 +77,11 @@ struct wg_device {
 	unsigned ntxq, nrxq;
 
 	struct wg_stats stats;
+
+	/* diag.c */
+	uint64_t diag_total[WG_DIAG_COUNT];
+	uint64_t diag_last_log[WG_DIAG_COUNT]; /* without peer or source */
+	struct wg_diag_source diag_sources[WG_DIAG_SOURCES];
 };
 
 /* Returns a device the caller owns (wg_device_free), or NULL. */
