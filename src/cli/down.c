@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "uapi/uapi.h"
 #include "conf/conf.h"
 #include "node/node.h"
 
@@ -28,18 +29,14 @@ static void on_warn(void *ctx, const char *msg)
 /* The pid serving the interface's UAPI socket, or -errno. */
 static int uapi_pid(const char *ifname)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int fd, ret;
 
-	snprintf(addr.sun_path, sizeof(addr.sun_path),
-		 "/var/run/wireguard/%s.sock", ifname);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = uapi_client_connect(ifname);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		return fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;

@@ -29,15 +29,20 @@ static void up_usage(FILE *f)
 		"userspace runs without TUN, root or capabilities, relaying [Forward],\n"
 		"[Expose], [Proxy] and [Egress] through an embedded TCP/IP stack.\n"
 		"Runs in the background unless -f is given; `%s down CONFIG-FILE`\n"
-		"stops it. LOG_LEVEL=verbose logs to stderr. As another user than\n"
-		"root, /var/run/wireguard must be writable by that user: wg(8) looks\n"
-		"for the control socket there. [Egress] relays TCP, UDP and ping;\n"
-		"ping needs the daemon's group in net.ipv4.ping_group_range.\n"
+		"stops it. LOG_LEVEL=verbose logs to stderr. The control socket is\n"
+		"/var/run/wireguard/IFACE.sock, where wg(8) looks; a user who cannot\n"
+		"write there gets $XDG_RUNTIME_DIR/spokewire/ (else /tmp/spokewire-UID/),\n"
+		"which `%s status`, `reload` and `down` find. [Egress] relays TCP, UDP\n"
+		"and ping; ping needs the daemon's group in net.ipv4.ping_group_range.\n"
+		"Status = ADDR:PORT (or a bare PORT: the overlay addresses) in\n"
+		"[Interface] serves GET /health, /status and /metrics; StatusToken\n"
+		"requires a Bearer token; HealthHandshakeAge (180 s) and HealthPeers\n"
+		"set when a silent peer makes /health say warn.\n"
 		"\n"
 		"--print-nft prints the nftables script TUN mode would load for\n"
 		"[Expose] and [Policy] (one table, inet spokewire_IFACE) and changes\n"
 		"nothing: check it with `nft -c -f -`, or read it before an `up`.\n",
-		prog_name, prog_name, prog_name);
+		prog_name, prog_name, prog_name, prog_name);
 }
 
 static void on_warn(void *ctx, const char *msg)
@@ -170,6 +175,15 @@ static int run_tun(const struct conf *c, int verbose, int rfd)
 	ret = ifup_tun(c, err);
 	if (ret < 0)
 		goto fail;
+	d.reload = node_tun_reload;
+	ret = node_status_rules(&d, c);
+	if (!ret)
+		ret = node_status_listen(&d, c, NULL, err);
+	if (ret < 0) {
+		if (!err[0])
+			snprintf(err, sizeof(err), "%s", strerror(-ret));
+		goto fail;
+	}
 	report(rfd, "");
 	if (rfd >= 0)
 		cli_detach_stdio();

@@ -217,6 +217,32 @@ static int interface_key(struct parser *p, const char *key, char *val)
 		return add_string(&c->pre_down, val);
 	if (!strcasecmp(key, "PostDown"))
 		return add_string(&c->post_down, val);
+	if (!strcasecmp(key, "Status")) {
+		if (strlen(val) >= sizeof(c->status) || !val[0])
+			return perr(p, "invalid Status '%s' (ADDR:PORT, [ADDR]:PORT or PORT)", val);
+		strcpy(c->status, val);
+		return 0;
+	}
+	if (!strcasecmp(key, "StatusToken")) {
+		if (strlen(val) >= sizeof(c->status_token) || strlen(val) < 16)
+			return perr(p, "StatusToken must be 16 to %zu characters",
+				    sizeof(c->status_token) - 1);
+		strcpy(c->status_token, val);
+		return 0;
+	}
+	if (!strcasecmp(key, "HealthHandshakeAge")) {
+		if (conf_parse_u32(val, 86400, &v) || v < 1)
+			return perr(p, "invalid HealthHandshakeAge '%s' (seconds, 1 to 86400)", val);
+		c->health_age = (unsigned)v;
+		return 0;
+	}
+	if (!strcasecmp(key, "HealthPeers")) {
+		if (strlen(val) >= sizeof(c->health_peers_raw))
+			return perr(p, "HealthPeers is too long");
+		strcpy(c->health_peers_raw, val);
+		c->health_peers_line = p->line;
+		return 0;
+	}
 	if (!strcasecmp(key, "SaveConfig")) {
 		if (!strcasecmp(val, "true"))
 			c->save_config = true;
@@ -605,27 +631,31 @@ static int check_forward_family(struct parser *p,
 		    family == AF_INET6 ? '6' : '4');
 }
 
+/* The peer a name or public key means, or -1. */
+static long find_peer(const struct conf *c, const char *who)
+{
+	uint8_t key[KEY_LEN];
+	bool is_key = key_from_base64(key, who);
+	size_t j;
+
+	for (j = 0; j < c->n_peers; ++j)
+		if ((is_key && crypto_equal(key, c->peers[j].public_key, KEY_LEN)) ||
+		    (c->peers[j].name[0] && !strcasecmp(c->peers[j].name, who)))
+			return (long)j;
+	return -1;
+}
+
 /* [Policy] Group entries name peers by friendly_name or public key. */
 static int resolve_groups(struct parser *p)
 {
 	struct conf *c = p->c;
 	struct conf_policy *pol = &c->policy;
-	uint8_t key[KEY_LEN];
-	size_t i, j;
+	size_t i;
+	long j;
 
 	for (i = 0; i < pol->n_groups; ++i) {
-		bool is_key = key_from_base64(key, pol->groups[i].peer);
-
-		for (j = 0; j < c->n_peers; ++j) {
-			struct conf_peer *peer = &c->peers[j];
-
-			if ((is_key && crypto_equal(key, peer->public_key,
-						    KEY_LEN)) ||
-			    (peer->name[0] &&
-			     !strcasecmp(peer->name, pol->groups[i].peer)))
-				break;
-		}
-		if (j == c->n_peers) {
+		j = find_peer(c, pol->groups[i].peer);
+		if (j < 0) {
 			p->line = pol->groups[i].line;
 			return perr(p, "Group names '%s', which is no peer's friendly_name or public key",
 				    pol->groups[i].peer);
@@ -635,6 +665,38 @@ static int resolve_groups(struct parser *p)
 	}
 	/* In userspace mode Services adds nothing: the stack answers only
 	 * the [Expose] ports. */
+	return 0;
+}
+
+/* HealthPeers = NAME-or-KEY, ...: the peers whose silence /health
+ * reports, beside those with a keepalive. */
+static int resolve_health_peers(struct parser *p)
+{
+	struct conf *c = p->c;
+	char buf[sizeof(c->health_peers_raw)], *tok, *save = NULL;
+	long j;
+
+	snprintf(buf, sizeof(buf), "%s", c->health_peers_raw);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		size_t *n;
+
+		tok = conf_trim(tok);
+		if (!tok[0])
+			continue;
+		j = find_peer(c, tok);
+		if (j < 0) {
+			p->line = c->health_peers_line;
+			return perr(p, "HealthPeers names '%s', which is no peer's friendly_name or public key",
+				    tok);
+		}
+		n = realloc(c->health_peers,
+			    (c->n_health_peers + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->health_peers = n;
+		n[c->n_health_peers++] = (size_t)j;
+	}
 	return 0;
 }
 
@@ -681,7 +743,9 @@ static int validate(struct parser *p)
 		p->line = 0;
 		return perr(p, "[Egress] needs at least one Allow");
 	}
-	return resolve_groups(p);
+	if (resolve_groups(p))
+		return -EINVAL;
+	return resolve_health_peers(p);
 }
 
 int conf_parse(struct conf *c, const char *file, const char *text, size_t len,
@@ -785,8 +849,10 @@ int conf_load(struct conf *c, const char *path, char *err,
 	ret = conf_parse(c, path, buf, len, err, warn, warn_ctx);
 	memzero(buf, len);
 	free(buf);
-	if (!ret)
+	if (!ret) {
 		memcpy(c->ifname, name, sizeof(name));
+		c->path = realpath(path, NULL);
+	}
 	return ret;
 }
 
@@ -815,6 +881,8 @@ void conf_free(struct conf *c)
 	free(c->deny);
 	free(c->policy.services);
 	free(c->policy.groups);
+	free(c->health_peers);
+	free(c->path);
 	free_strings(&c->dns);
 	free_strings(&c->pre_up);
 	free_strings(&c->post_up);

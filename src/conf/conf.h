@@ -121,6 +121,7 @@ struct conf_strings {
 
 struct conf {
 	char ifname[IFNAMSIZ];
+	char *path; /* conf_load's file, absolute (NULL from conf_parse) */
 	enum conf_mode mode;
 
 	bool has_private_key;
@@ -148,6 +149,17 @@ struct conf {
 	struct conf_prefix *allow, *deny;
 	size_t n_allow, n_deny;
 	struct conf_policy policy;
+
+	/* The status listener (Status, StatusToken) and /health's rules
+	 * (HealthHandshakeAge, HealthPeers: names or keys, resolved to the
+	 * peers' indexes). */
+	char status[CONF_HOST_MAX + 8];   /* "" : off */
+	char status_token[128];
+	unsigned health_age;              /* 0: the default */
+	char health_peers_raw[512];
+	int health_peers_line;
+	size_t *health_peers;
+	size_t n_health_peers;
 };
 
 /* Parses text (len bytes, need not be NUL-terminated) named file for error

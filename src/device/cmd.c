@@ -8,18 +8,25 @@
 
 #include "cli/cli.h"
 #include "device/daemon.h"
+#include "device/status.h"
 
 static void device_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [-f/--foreground] INTERFACE-NAME\n"
+		"Usage: %s [-f/--foreground] [--status ADDR:PORT] INTERFACE-NAME\n"
 		"\n"
 		"Creates TUN device INTERFACE-NAME and serves its WireGuard UAPI socket on\n"
 		"/var/run/wireguard/INTERFACE-NAME.sock; configure it with wg(8).\n"
 		"Runs in the background unless -f is given or WG_PROCESS_FOREGROUND=1.\n"
 		"LOG_LEVEL=verbose|debug logs to stderr. Stops when the interface is\n"
-		"deleted or on SIGINT/SIGTERM, removing its socket.\n",
-		prog_name);
+		"deleted or on SIGINT/SIGTERM, removing its socket.\n"
+		"\n"
+		"--status ADDR:PORT (or SPOKEWIRE_STATUS=ADDR:PORT, for wg-quick) serves\n"
+		"GET /health, /status and /metrics there; a bare PORT listens on the\n"
+		"interface's addresses only. --status-token TOKEN (or\n"
+		"SPOKEWIRE_STATUS_TOKEN) requires Authorization: Bearer TOKEN.\n"
+		"`%s status INTERFACE-NAME` shows the same in a terminal.\n",
+		prog_name, prog_name);
 }
 
 static void detach(void)
@@ -33,6 +40,9 @@ static void detach(void)
 int cmd_device(int argc, char *argv[])
 {
 	const char *ifname = NULL, *env, *level;
+	const char *status = getenv("SPOKEWIRE_STATUS");
+	const char *token = getenv("SPOKEWIRE_STATUS_TOKEN");
+	char err[256];
 	bool foreground = false;
 	struct daemon d;
 	pid_t pid;
@@ -41,7 +51,14 @@ int cmd_device(int argc, char *argv[])
 	for (i = 1; i < argc; ++i) {
 		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--foreground"))
 			foreground = true;
-		else if (argv[i][0] == '-' || ifname) {
+		else if (!strcmp(argv[i], "--status") && i + 1 < argc)
+			status = argv[++i];
+		else if (!strcmp(argv[i], "--status-token") && i + 1 < argc)
+			token = argv[++i];
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			device_usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' || ifname) {
 			device_usage(stderr);
 			return 1;
 		} else
@@ -65,6 +82,16 @@ int cmd_device(int argc, char *argv[])
 	level = getenv("LOG_LEVEL");
 	d.verbose = level && (!strcmp(level, "verbose") ||
 			      !strcmp(level, "debug"));
+	if (status && status[0]) {
+		d.status.role = "device";
+		ret = status_http_open(&d.status.http, &d, status, token, err,
+				       sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "%s: %s\n", prog_name, err);
+			daemon_teardown(&d);
+			return 1;
+		}
+	}
 
 	if (!foreground) {
 		pid = fork();

@@ -175,7 +175,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss,
 	memset(ss, 0, sizeof(*ss));
 	*bare = !colon;
 	port = strtoul(colon ? colon + 1 : addr, &end, 10);
-	if (*end || !port || port > 65535)
+	if (*end || (!port && !colon) || port > 65535)
 		return -EINVAL;
 	if (!colon) {
 		in4->sin_family = AF_INET;

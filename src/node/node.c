@@ -12,6 +12,7 @@
 #include "netstack/netstack.h"
 #include "node/node.h"
 #include "relay/relay.h"
+#include "uapi/uapi.h"
 
 enum {
 	TIMER_SLACK_NS = 1000000,       /* timers late by up to 1 ms */
@@ -173,6 +174,7 @@ static int inner_reload(void *ctx, const char *path, char *msg, size_t len)
 		return ret;
 	}
 	node_policy_apply(n, &c);
+	node_status_rules(&n->d, &c);
 	conf_free(&c);
 	snprintf(msg, len, "policy reloaded; [Forward] %zu added, %zu removed, "
 		 "%zu retargeted; [Expose] %zu added, %zu removed, %zu "
@@ -183,7 +185,63 @@ static int inner_reload(void *ctx, const char *path, char *msg, size_t len)
 	return 0;
 }
 
+/* /status: the stack's and the relays' figures. */
+static void inner_status(void *ctx, json_t *obj)
+{
+	struct node *n = ctx;
+	struct netstack_stats s;
+	struct relay_stats r;
+
+	netstack_get_stats(n->st, &s);
+	relay_get_stats(n->relay, &r);
+	json_object_set_new(obj, "stack", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"tcp_conns", (json_int_t)s.tcp_conns,
+		"tcp_time_wait", (json_int_t)s.tcp_time_wait,
+		"tcp_conns_opened", (json_int_t)s.tcp_conns_opened,
+		"tcp_segments_out", (json_int_t)s.tcp_out,
+		"tcp_retransmits", (json_int_t)s.tcp_retransmits,
+		"tcp_timeouts", (json_int_t)s.tcp_rto_expired,
+		"tcp_stalls", (json_int_t)s.tcp_stalls,
+		"mem_used", (json_int_t)s.mem_used,
+		"mem_peak", (json_int_t)s.mem_peak,
+		"ip_in", (json_int_t)s.ip_in, "ip_out", (json_int_t)s.ip_out,
+		"ip_no_buffer", (json_int_t)s.ip_no_buffer));
+	json_object_set_new(obj, "relay", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"splices", (json_int_t)r.splices,
+		"splices_active", (json_int_t)r.splices_active,
+		"forward_accepted", (json_int_t)r.forward_accepted,
+		"expose_accepted", (json_int_t)r.expose_accepted,
+		"expose_failed", (json_int_t)r.expose_failed,
+		"socks_requests", (json_int_t)r.socks_requests,
+		"http_requests", (json_int_t)r.http_requests,
+		"proxy_failed", (json_int_t)r.proxy_failed,
+		"egress_allowed", (json_int_t)r.egress_allowed,
+		"egress_denied", (json_int_t)r.egress_denied,
+		"udp_mappings", (json_int_t)r.udp_mappings,
+		"routed_packets", (json_int_t)n->route_stats.routed,
+		"routing_refused", (json_int_t)n->route_stats.refused));
+}
+
+/* /health: the packet pool: when every buffer is out, the stack can
+ * neither answer nor send. */
+static bool inner_health(void *ctx, json_t *checks)
+{
+	struct node *n = ctx;
+	const struct pktpool *p = &n->d.pool;
+	bool out = !p->nfree && p->total >= p->max;
+
+	json_object_set_new(checks, "stack:memory", json_pack("[{s:s, s:I, s:s}]",
+		"status", out ? "fail" : "pass",
+		"observedValue", (json_int_t)(p->total - p->nfree),
+		"output", out ? "every packet buffer is in use" : "packet buffers in use"));
+	return out;
+}
+
 static const struct daemon_inner node_inner = {
+	.status = inner_status,
+	.health = inner_health,
 	.deliver = inner_deliver,
 	.flush = inner_flush,
 	.report = inner_report,
@@ -229,15 +287,14 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 	if (ret < 0) {
 		snprintf(err, CONF_ERR_MAX, "cannot set up %s: %s%s", c->ifname,
 			 strerror(-ret),
-			 ret == -EADDRINUSE ? " (already up?)" :
-			 ret == -EACCES ? " (/var/run/wireguard must be writable by "
-					  "this user: chown it to the service user, or give the "
-					  "service a /var/run/wireguard of its own)"
-					: "");
+			 ret == -EADDRINUSE ? " (already up?)" : "");
 		return ret;
 	}
 	n->d.verbose = verbose;
 	n->d.wg->mtu = mtu;
+	if (uapi_server_private(n->d.uapi))
+		fprintf(stderr, "%s: control socket at %s: /var/run/wireguard is not writable for us, so wg(8) will not find it; `spokewire status`, `reload` and `down` will\n",
+			c->ifname, uapi_server_path(n->d.uapi));
 	/* The timer exists before anything can flush the stack: applying
 	 * ListenPort rebinds the UDP socket, which flushes and arms it. */
 	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
@@ -280,7 +337,10 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 	ret = relay_configure(n->relay, c, err);
 	if (ret < 0)
 		return ret;
-	return 0;
+	ret = node_status_rules(&n->d, c);
+	if (ret < 0)
+		return ret;
+	return node_status_listen(&n->d, c, n->relay, err);
 }
 
 int node_run(struct node *n)

@@ -52,6 +52,18 @@ bool node_route(struct node *n, struct pktbuf *pb);
 struct netstack_addr;
 bool node_may_open(struct node *n, const struct netstack_addr *dst);
 
+/* status.c: the peers' friendly names for messages and /status; with
+ * them /health's rules and the node's name, role and data directory (0 or
+ * -ENOMEM); the Status listener (relay: userspace mode's, where an
+ * overlay address is served through the stack; NULL in TUN mode). */
+void node_status_names(struct daemon *d, const struct conf *c);
+int node_status_rules(struct daemon *d, const struct conf *c);
+int node_status_listen(struct daemon *d, const struct conf *c,
+		       struct relay *relay, char *err);
+/* TUN mode's daemon reload: names and health rules from path. */
+int node_tun_reload(struct daemon *d, const char *path, char *msg,
+		    size_t len);
+
 /* Runs until SIGTERM/SIGINT; 0 or -errno. */
 int node_run(struct node *n);
 void node_teardown(struct node *n);

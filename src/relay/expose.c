@@ -19,6 +19,7 @@ struct expose {
 	struct sockaddr_storage target;
 	unsigned gen;            /* relay_reconfigure's mark */
 	bool fresh;              /* added by the reconfigure under way */
+	bool pinned;             /* ours (the status page), not the config's */
 };
 
 struct pending {
@@ -190,7 +191,7 @@ int expose_mark(struct relay *r, const struct conf_expose *ce,
 	struct expose *e;
 
 	for (e = r->exposes; e; e = e->next) {
-		if (e->gen == r->gen || !same_listen(&e->conf, ce))
+		if (e->pinned || e->gen == r->gen || !same_listen(&e->conf, ce))
 			continue;
 		e->gen = r->gen;
 		if (e->conf.target.port != ce->target.port ||
@@ -218,7 +219,7 @@ void expose_retarget(struct relay *r, const struct conf_expose *ce)
 	struct expose *e;
 
 	for (e = r->exposes; e; e = e->next)
-		if (same_listen(&e->conf, ce)) {
+		if (!e->pinned && same_listen(&e->conf, ce)) {
 			e->conf = *ce;
 			memcpy(&e->target, &ce->target.addr,
 			       sizeof(ce->target.addr));
@@ -233,7 +234,7 @@ void expose_sweep(struct relay *r, bool fresh_only, size_t *removed)
 		bool drop = fresh_only ? e->fresh : e->gen != r->gen;
 
 		e->fresh = false;
-		if (!drop) {
+		if (!drop || e->pinned) {
 			pe = &e->next;
 			continue;
 		}
@@ -243,6 +244,22 @@ void expose_sweep(struct relay *r, bool fresh_only, size_t *removed)
 		netstack_listener_close(e->l);
 		free(e);
 	}
+}
+
+int relay_expose_pinned(struct relay *r, uint16_t port,
+			const struct sockaddr *target, char *err)
+{
+	struct conf_expose ce = { .line = 0 };
+	int ret;
+
+	ce.listen.port = port;
+	snprintf(ce.target.host, sizeof(ce.target.host), "(status)");
+	memcpy(&ce.target.addr, target, relay_sockaddr_len(target));
+	ce.target.resolved = true;
+	ret = expose_add(r, &ce, NULL, err);
+	if (!ret)
+		r->exposes->pinned = true;
+	return ret;
 }
 
 void expose_free_all(struct relay *r)

@@ -33,6 +33,11 @@ struct relay_changes {
  * re-read. 0 or -errno. */
 int relay_reconfigure(struct relay *r, const struct conf *c,
 		      struct relay_changes *ch, char *err);
+/* An [Expose] of our own on every overlay address's port, to target (the
+ * status listener on loopback); reloads keep it. 0 or -errno with err. */
+struct sockaddr;
+int relay_expose_pinned(struct relay *r, uint16_t port,
+			const struct sockaddr *target, char *err);
 /* Starts the resolver thread (after any fork). 0 or -errno. */
 int relay_start(struct relay *r);
 /* Once a second: expires idle UDP mappings and egress flows. */

@@ -52,6 +52,7 @@ struct uapi_server {
 	ino_t ino;
 	struct conn *conns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool private_dir; /* not UAPI_DIR: see uapi_private_dir() */
 };
 
 static void wipe_free(void *p, size_t len)
@@ -505,12 +506,50 @@ static int bind_socket(int fd, const struct sockaddr_un *addr)
 	return -EADDRINUSE;
 }
 
+/* The socket in dir: created (dir too, 0755 as wireguard-go), bound,
+ * listening and on the loop. 0 or -errno. */
+static int open_in(struct uapi_server *srv, const char *dir,
+		   const char *ifname)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	int ret;
+
+	if (snprintf(srv->path, sizeof(srv->path), "%s/%s.sock", dir,
+		     ifname) >= (int)sizeof(srv->path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, srv->path, sizeof(addr.sun_path));
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			 0);
+	if (srv->fd < 0)
+		return -errno;
+	ret = bind_socket(srv->fd, &addr);
+	if (ret)
+		goto err_close;
+	if (listen(srv->fd, SOMAXCONN) < 0 || stat(srv->path, &st) < 0) {
+		ret = -errno;
+		goto err_unlink;
+	}
+	srv->dev = st.st_dev;
+	srv->ino = st.st_ino;
+	ret = loop_add(srv->loop, srv->fd, LOOP_READ, accept_event, srv);
+	if (ret)
+		goto err_unlink;
+	return 0;
+err_unlink:
+	unlink(srv->path);
+err_close:
+	close(srv->fd);
+	return ret;
+}
+
 int uapi_server_open(struct uapi_server **out, const char *ifname,
 		     struct loop *loop, const struct uapi_handler *handler)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct uapi_server *srv;
-	struct stat st;
+	char dir[UAPI_PATH_MAX];
 	int ret;
 
 	*out = NULL;
@@ -521,41 +560,25 @@ int uapi_server_open(struct uapi_server **out, const char *ifname,
 		return -ENOMEM;
 	srv->loop = loop;
 	srv->handler = *handler;
-	snprintf(srv->path, sizeof(srv->path), "%s/%s.sock", UAPI_DIR, ifname);
-	memcpy(addr.sun_path, srv->path, sizeof(addr.sun_path));
-
-	if (mkdir(UAPI_DIR, 0755) < 0 && errno != EEXIST) {
-		ret = -errno;
-		goto err_free;
+	ret = open_in(srv, UAPI_DIR, ifname);
+	/* Rootless: nothing prepared for us there, so a directory of our
+	 * own (wg(8) will not look in it; our commands do). */
+	if ((ret == -EACCES || ret == -EPERM || ret == -EROFS) &&
+	    !uapi_private_dir(dir, sizeof(dir), true)) {
+		ret = open_in(srv, dir, ifname);
+		srv->private_dir = !ret;
 	}
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			 0);
-	if (srv->fd < 0) {
-		ret = -errno;
-		goto err_free;
+	if (ret) {
+		free(srv);
+		return ret;
 	}
-	ret = bind_socket(srv->fd, &addr);
-	if (ret)
-		goto err_close;
-	if (listen(srv->fd, SOMAXCONN) < 0 || stat(srv->path, &st) < 0) {
-		ret = -errno;
-		goto err_unlink;
-	}
-	srv->dev = st.st_dev;
-	srv->ino = st.st_ino;
-	ret = loop_add(loop, srv->fd, LOOP_READ, accept_event, srv);
-	if (ret)
-		goto err_unlink;
 	*out = srv;
 	return 0;
+}
 
-err_unlink:
-	unlink(srv->path);
-err_close:
-	close(srv->fd);
-err_free:
-	free(srv);
-	return ret;
+bool uapi_server_private(const struct uapi_server *srv)
+{
+	return srv->private_dir;
 }
 
 void uapi_server_close(struct uapi_server *srv)

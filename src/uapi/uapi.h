@@ -101,8 +101,9 @@ struct uapi_server;
  * on the path; a stale socket is replaced. Replies carry "errno=-N" like
  * wireguard-go, which is what wg(8) turns into strerror(N). Returns 0 or
  * -errno; *out is owned by the caller (uapi_server_close). */
-/* Client side (uapi-client.c), /var/run/wireguard/IFACE.sock: a connected
- * socket or -errno; and one call: req sent, the reply (up to its blank
+/* Client side (uapi-client.c): IFACE.sock in /var/run/wireguard, else in
+ * our private directory, else in another user's (root asking about a
+ * rootless daemon): a connected socket or -errno; and one call: req sent, the reply (up to its blank
  * line; a nonzero "errno=N" becomes -N, none -EPROTO) in *reply for the
  * caller to wipe and free: also when the reply carries an error, NULL
  * when there is no reply. */
@@ -111,6 +112,15 @@ int uapi_client_call(const char *iface, const char *req, char **reply);
 
 int uapi_server_open(struct uapi_server **out, const char *ifname,
 		     struct loop *loop, const struct uapi_handler *handler);
+/* Whether the socket had to go into uapi_private_dir(): /var/run/wireguard
+ * was not writable for us. */
+bool uapi_server_private(const struct uapi_server *srv);
+/* The control socket's directory for a user that cannot write
+ * /var/run/wireguard: $XDG_RUNTIME_DIR/spokewire, else
+ * /tmp/spokewire-UID; create makes it (0700) and checks it is ours (a
+ * directory, not a link, owned by us, 0700). 0 or -errno. */
+enum { UAPI_PATH_MAX = 108 };
+int uapi_private_dir(char *out, size_t len, bool create);
 /* Unregisters, closes and unlinks the socket. */
 void uapi_server_close(struct uapi_server *srv);
 const char *uapi_server_path(const struct uapi_server *srv);

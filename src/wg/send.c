@@ -318,7 +318,10 @@ enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb)
 		};
 	if (dst.ip) {
 		peer = allowedips_lookup(&wg->allowedips, dst.family, dst.ip);
-		if (!peer)
+		/* Multicast (the kernel's IPv6 router solicitations, MLD)
+		 * goes nowhere on a point-to-point link: not worth a word. */
+		if (!peer && !(dst.family == AF_INET ? dst.ip[0] >= 224
+						     : dst.ip[0] == 0xff))
 			wg_diag(wg, WG_DIAG_NO_PEER, NULL, NULL, &dst);
 		else if (peer->endpoint.sa.sa_family == AF_UNSPEC)
 			wg_diag(wg, WG_DIAG_NO_ENDPOINT, peer, NULL, NULL);
