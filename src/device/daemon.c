@@ -55,6 +55,21 @@ static void on_idle(struct loop *loop, void *arg)
 	datapath_flush(arg);
 }
 
+void daemon_tun_gone(struct daemon *d)
+{
+	if (d->status.tun_gone_at)
+		return;
+	fprintf(stderr, "%s: the interface is gone%s\n", d->ifname,
+		d->status.http ? ": /health says fail until we exit" : "");
+	if (!d->status.http) {
+		loop_stop(d->loop);
+		return;
+	}
+	d->status.tun_gone_at = clock_mono_ns();
+	if (d->tun_fd >= 0)
+		loop_del(d->loop, d->tun_fd);
+}
+
 static void on_tick(struct loop *loop, void *arg)
 {
 	struct daemon *d = arg;
@@ -80,12 +95,7 @@ static void on_tick(struct loop *loop, void *arg)
 	if (mtu > 0) {
 		d->wg->mtu = (unsigned)mtu;
 	} else if (!tun_exists(d->ifname)) {
-		fprintf(stderr, "%s: the interface is gone%s\n", d->ifname,
-			d->status.http ? ": /health says fail until we exit" : "");
-		if (d->status.http)
-			d->status.tun_gone_at = clock_mono_ns();
-		else
-			loop_stop(loop);
+		daemon_tun_gone(d);
 	}
 }
 

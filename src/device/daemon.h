@@ -129,6 +129,9 @@ int daemon_setup_inner(struct daemon *d, const char *ifname,
 int daemon_run(struct daemon *d);
 void daemon_teardown(struct daemon *d);
 
+/* The TUN went away: stop now, or, when a status listener may be asked,
+ * report fail for STATUS_LINGER_S first. */
+void daemon_tun_gone(struct daemon *d);
 /* Gives the protocol core the time before it handles a batch. */
 void daemon_update_clock(struct daemon *d);
 

@@ -408,9 +408,8 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				/* EBADFD/EIO: the interface was deleted. */
-				daemon_log(d, "TUN read: %s; shutting down",
-					   strerror(errno));
-				loop_stop(loop);
+				daemon_log(d, "TUN read: %s", strerror(errno));
+				daemon_tun_gone(d);
 			}
 			break;
 		}

@@ -233,7 +233,7 @@ json_t *status_json(struct daemon *d)
 	if (wg->identity.has_identity)
 		key_to_base64(key, wg->identity.static_public);
 	h = status_health(d, &code);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:s, s:s, s:I, s:O}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:i, s:s, s:s, s:I, s:O}",
 		"name", d->status.name[0] ? d->status.name : d->ifname,
 		"role", d->status.role ? d->status.role : "device",
 		"interface", d->ifname,
@@ -250,7 +250,7 @@ json_t *status_json(struct daemon *d)
 
 		key_to_base64(key, p->handshake.remote_static);
 		allowedips_walk(&p->allowedips, add_prefix, ips);
-		jp = json_pack("{s:s?, s:s, s:s?, s:o, s:I, s:I, s:i, s:b, s:o, s:o, s:o}",
+		jp = json_pack("{s:s*, s:s, s:s*, s:o, s:I, s:I, s:i, s:b, s:o, s:o, s:o}",
 			"friendly_name", p->name[0] ? p->name : NULL,
 			"public_key", key,
 			"endpoint", ep_str(&p->endpoint, buf, sizeof(buf)),
@@ -284,7 +284,7 @@ json_t *status_json(struct daemon *d)
 			continue;
 		if (s->has_key)
 			key_to_base64(key, s->key);
-		js = json_pack("{s:s, s:s?, s:I, s:o, s:o}", "endpoint", buf,
+		js = json_pack("{s:s, s:s*, s:I, s:o, s:o}", "endpoint", buf,
 			"public_key", s->has_key ? key : NULL,
 			"last_seen_s_ago", (json_int_t)((now_mono - s->last_seen) / 1000000000),
 			"handshake_failures", diag_counts(s->count, false),

@@ -320,11 +320,13 @@ enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb)
 		peer = allowedips_lookup(&wg->allowedips, dst.family, dst.ip);
 		/* Multicast (the kernel's IPv6 router solicitations, MLD)
 		 * goes nowhere on a point-to-point link: not worth a word. */
-		if (!peer && !(dst.family == AF_INET ? dst.ip[0] >= 224
-						     : dst.ip[0] == 0xff))
-			wg_diag(wg, WG_DIAG_NO_PEER, NULL, NULL, &dst);
-		else if (peer->endpoint.sa.sa_family == AF_UNSPEC)
+		if (!peer) {
+			if (!(dst.family == AF_INET ? dst.ip[0] >= 224
+						    : dst.ip[0] == 0xff))
+				wg_diag(wg, WG_DIAG_NO_PEER, NULL, NULL, &dst);
+		} else if (peer->endpoint.sa.sa_family == AF_UNSPEC) {
 			wg_diag(wg, WG_DIAG_NO_ENDPOINT, peer, NULL, NULL);
+		}
 	}
 	if (!peer || peer->endpoint.sa.sa_family == AF_UNSPEC ||
 	    pkt_tailroom(pb) < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN) {

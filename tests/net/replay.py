@@ -8,7 +8,12 @@ and a forged data message with a random receiver index, from a socket bound
 to SRC_ADDR. A correct receiver must not move its endpoint for the peer to
 SRC_ADDR: the replay fails the counter check, the rest fail authentication.
 
+A copy with its last byte flipped (a valid index, a bad tag) must fail
+authentication too.
+
 Usage: replay.py IFACE DST_ADDR DST_PORT SRC_ADDR [TIMEOUT]
+REPLAY_TYPE=1 captures a handshake initiation instead (replayed, it must be
+refused as stale); REPLAY_DELAY=S waits S seconds before resending.
 Prints "replayed N bytes" on success; exit 1 if nothing was captured.
 """
 import os
@@ -16,6 +21,9 @@ import socket
 import struct
 import sys
 import time
+
+
+MSG_TYPE = int(os.environ.get("REPLAY_TYPE", "4"))
 
 
 def capture(iface, dport, timeout):
@@ -40,7 +48,7 @@ def capture(iface, dport, timeout):
             continue
         (_, dst, length) = struct.unpack("!HHH", udp[:6])
         payload = udp[8:length]
-        if dst == dport and payload[0] == 4 and payload[1:4] == b"\0\0\0":
+        if dst == dport and payload[0] == MSG_TYPE and payload[1:4] == b"\0\0\0":
             return payload
     return None
 
@@ -52,10 +60,15 @@ def main():
     if pkt is None:
         print("nothing captured")
         return 1
+    time.sleep(float(os.environ.get("REPLAY_DELAY", "0")))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((saddr, 0))
     for _ in range(3):
         s.sendto(pkt, (daddr, dport))
+    if MSG_TYPE == 4:
+        tampered = bytearray(pkt)
+        tampered[-1] ^= 1
+        s.sendto(bytes(tampered), (daddr, dport))
     forged = bytearray(pkt)
     forged[4:8] = os.urandom(4)  # unknown receiver index
     s.sendto(bytes(forged), (daddr, dport))

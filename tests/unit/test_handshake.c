@@ -1,6 +1,7 @@
 /* Two protocol cores wired back to back in one process with a fake clock:
  * full handshakes, data both ways, rekeying, keepalives, timers, cookies. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "io/workers.h"
@@ -21,6 +22,8 @@ struct side {
 	uint32_t seqs[4096]; /* payload sequence numbers, in delivery order */
 	unsigned nseqs;
 	bool drop_all; /* the wire loses everything we send */
+	unsigned diag_lines[WG_DIAG_COUNT]; /* ops->diag calls */
+	char last_diag[512];
 };
 
 static struct pktpool pool;
@@ -72,7 +75,16 @@ static void op_crypt(void *ctx, struct pktbuf **pkts, unsigned n)
 		wg_crypt(pkts[i]);
 }
 
-static struct wg_ops ops = { .send = op_send, .deliver = op_deliver };
+static void op_diag(void *ctx, enum wg_diag d, const char *msg)
+{
+	struct side *s = ctx;
+
+	s->diag_lines[d]++;
+	snprintf(s->last_diag, sizeof(s->last_diag), "%s", msg);
+}
+
+static struct wg_ops ops = { .send = op_send, .deliver = op_deliver,
+			     .diag = op_diag };
 
 static void set_clock(void)
 {
@@ -215,13 +227,92 @@ static void test_source_filter(void)
 	send_ip(&A, 1, 2, 10);
 	pump();
 	CHECK(B.delivered == 1);
-	/* A sends with a source B did not allow for it */
+	/* A sends with a source B did not allow for it: counted against A,
+	 * told once a minute, naming the address */
+	send_ip(&A, 7, 2, 10);
 	send_ip(&A, 7, 2, 10);
 	pump();
 	CHECK(B.delivered == 1);
-	/* no route: dropped before encryption */
+	CHECK(peer_of(&B)->diag[WG_DIAG_ALLOWED_IPS] == 2);
+	CHECK(B.diag_lines[WG_DIAG_ALLOWED_IPS] == 1);
+	CHECK(strstr(B.last_diag, "sent a packet from 10.0.0.7, outside its AllowedIPs"));
+	advance(61 * NS_PER_SEC);
+	send_ip(&A, 7, 2, 10);
+	pump();
+	CHECK(B.diag_lines[WG_DIAG_ALLOWED_IPS] == 2);
+	CHECK(strstr(B.last_diag, "(3 so far)"));
+	/* no route: dropped before encryption, and said */
 	send_ip(&A, 1, 9, 10);
 	CHECK(A.nqueue == 0);
+	CHECK(A.wg->diag_total[WG_DIAG_NO_PEER] == 1);
+	CHECK(strstr(A.last_diag, "a packet to 10.0.0.9, which no peer's AllowedIPs cover"));
+	teardown();
+}
+
+/* Multicast with no peer (the kernel's own chatter on a TUN) is dropped
+ * without a word; a peer without an endpoint is named. */
+static void test_no_peer_multicast(void)
+{
+	struct pktbuf *pb;
+	struct peer *p;
+	uint8_t pub[32], priv[32];
+	struct in_addr a;
+
+	setup(NULL, NULL);
+	pb = pktpool_get(&pool);
+	memset(pkt_data(pb), 0, 40);
+	pkt_data(pb)[0] = 0x60; /* IPv6 to ff02::2 */
+	pkt_data(pb)[24] = 0xff;
+	pkt_data(pb)[25] = 0x02;
+	pkt_data(pb)[39] = 0x02;
+	pb->len = 40;
+	CHECK(wg_send(A.wg, pb) == PACKET_DROP);
+	CHECK(A.wg->diag_total[WG_DIAG_NO_PEER] == 0);
+	curve25519_generate_secret(priv);
+	CHECK(curve25519_public(pub, priv));
+	p = wg_peer_create(A.wg, pub);
+	REQUIRE(p);
+	inet_pton(AF_INET, "10.0.0.5", &a);
+	CHECK(wg_peer_add_allowedip(p, AF_INET, &a, 32) == 0);
+	snprintf(p->name, sizeof(p->name), "edge-5");
+	send_ip(&A, 1, 5, 10);
+	CHECK(p->diag[WG_DIAG_NO_ENDPOINT] == 1);
+	CHECK(strstr(A.last_diag, "peer edge-5 ("));
+	CHECK(strstr(A.last_diag, "has no endpoint yet"));
+	teardown();
+}
+
+/* A's config names the wrong public key for B: B cannot check MAC1 and
+ * says so about A's address; A gives up after REKEY_ATTEMPT_TIME and
+ * says that. */
+static void test_mac_wrong_key(void)
+{
+	uint8_t other[32], pub[32];
+	struct peer *p;
+	struct in_addr a;
+
+	setup(NULL, NULL);
+	curve25519_generate_secret(other);
+	CHECK(curve25519_public(pub, other));
+	wg_peer_remove(peer_of(&A));
+	p = wg_peer_create(A.wg, pub);
+	REQUIRE(p);
+	inet_pton(AF_INET, "10.0.0.2", &a);
+	CHECK(wg_peer_add_allowedip(p, AF_INET, &a, 32) == 0);
+	wg_peer_set_endpoint(p, &B.addr.sa);
+	send_ip(&A, 1, 2, 10);
+	pump();
+	CHECK(B.wg->diag_total[WG_DIAG_WRONG_KEY] == 1);
+	CHECK(B.wg->diag_sources[0].count[WG_DIAG_WRONG_KEY] == 1 ||
+	      B.wg->diag_sources[1].count[WG_DIAG_WRONG_KEY] == 1);
+	CHECK(strstr(B.last_diag, "192.0.2.1:51820 sends handshakes for another public key"));
+	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 0);
+	advance(120 * NS_PER_SEC);
+	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 1);
+	CHECK(strstr(A.last_diag, "no answer to handshakes for 90 s"));
+	/* each retry was one more wrong_key, told once */
+	CHECK(B.wg->diag_total[WG_DIAG_WRONG_KEY] >= MAX_TIMER_HANDSHAKES);
+	CHECK(B.diag_lines[WG_DIAG_WRONG_KEY] == 2); /* at 0 s and ~60 s */
 	teardown();
 }
 
@@ -260,6 +351,10 @@ static void test_wrong_key(void)
 	CHECK(B.delivered == 0);
 	CHECK(peer_of(&A)->keypairs.current == NULL);
 	CHECK(B.wg->stats.rx_dropped > 0);
+	/* B knows who it was: a valid initiation from A's key */
+	CHECK(B.wg->diag_total[WG_DIAG_UNKNOWN_PEER] > 0);
+	CHECK(B.wg->diag_sources[0].has_key &&
+	      !memcmp(B.wg->diag_sources[0].key, A.pub, 32));
 	teardown();
 }
 
@@ -294,6 +389,7 @@ static void test_replayed_initiation(void)
 	set_clock();
 	wg_receive(B.wg, copy, &A.addr);
 	CHECK(B.nqueue == 0);
+	CHECK(peer_of(&B)->diag[WG_DIAG_STALE_TIMESTAMP] == 1);
 	teardown();
 }
 
@@ -316,6 +412,7 @@ static void test_retransmit_and_give_up(void)
 	CHECK(p->staged_count == 0);
 	advance(20 * NS_PER_SEC);
 	CHECK(A.sent == sent);
+	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 1);
 	teardown();
 }
 
@@ -413,6 +510,7 @@ static void test_cookie_under_load(void)
 	pump();
 	/* B answered with a cookie, A stored it; no session yet */
 	CHECK(B.wg->stats.cookies_sent == 1);
+	CHECK(B.wg->diag_total[WG_DIAG_COOKIE] == 1);
 	CHECK(pa->latest_cookie.is_valid);
 	CHECK(pa->keypairs.current == NULL);
 	/* the retry carries mac2 and completes despite the load */
@@ -495,6 +593,8 @@ int main(void)
 {
 	RUN(test_handshake_and_data);
 	RUN(test_source_filter);
+	RUN(test_no_peer_multicast);
+	RUN(test_mac_wrong_key);
 	RUN(test_psk);
 	RUN(test_wrong_key);
 	RUN(test_low_order_peer_key);
