@@ -51,6 +51,10 @@ static void usage(FILE *f)
 "  --poll SECONDS        long-poll length (default %d)\n"
 "  --once                join, bring up, sync once and exit\n"
 "  --no-up               never run wg-quick; sync only if the device exists\n"
+"  --status ADDR:PORT    the device serves GET /health, /status, /metrics\n"
+"                        there (a bare PORT: the overlay addresses only);\n"
+"                        needs WG_QUICK_USERSPACE_IMPLEMENTATION=spokewire\n"
+"  --status-token T      requests must carry Authorization: Bearer T\n"
 "  -h, --help            this text\n"
 "\n"
 "wg-quick uses the kernel's WireGuard when it can, else the userspace\n"
@@ -230,6 +234,8 @@ int cmd_join(int argc, char *argv[])
 		{ "poll", required_argument, NULL, 'p' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "no-up", no_argument, NULL, 'N' },
+		{ "status", required_argument, NULL, 's' },
+		{ "status-token", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -240,6 +246,7 @@ int cmd_join(int argc, char *argv[])
 		.stop = &stop,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
+	const char *status = NULL, *status_token = NULL, *impl;
 	char *url = NULL;
 	int c, ret = 1;
 
@@ -276,6 +283,12 @@ int cmd_join(int argc, char *argv[])
 		case 'N':
 			a.no_up = true;
 			break;
+		case 's':
+			status = optarg;
+			break;
+		case 'T':
+			status_token = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -291,6 +304,19 @@ int cmd_join(int argc, char *argv[])
 	    strchr(a.iface, '/')) {
 		usage(stderr);
 		return 1;
+	}
+	if (status) {
+		/* The device wg-quick starts serves it: spokewire reads these
+		 * from its environment. */
+		impl = getenv("WG_QUICK_USERSPACE_IMPLEMENTATION");
+		if (!impl || !strstr(impl, "spokewire"))
+			fprintf(stderr, "join: --status is served by the spokewire device: set WG_QUICK_USERSPACE_IMPLEMENTATION=spokewire (and no kernel WireGuard module)\n");
+		setenv("SPOKEWIRE_STATUS", status, 1);
+		if (status_token)
+			setenv("SPOKEWIRE_STATUS_TOKEN", status_token, 1);
+		setenv("SPOKEWIRE_STATUS_ROLE", "agent", 1);
+		setenv("SPOKEWIRE_STATUS_NAME", a.node_id, 1);
+		setenv("SPOKEWIRE_STATUS_DIR", a.data_dir, 1);
 	}
 	url = strdup(a.controller);
 	if (!url)

@@ -83,7 +83,19 @@ int cmd_device(int argc, char *argv[])
 	d.verbose = level && (!strcmp(level, "verbose") ||
 			      !strcmp(level, "debug"));
 	if (status && status[0]) {
-		d.status.role = "device";
+		const char *role = getenv("SPOKEWIRE_STATUS_ROLE");
+		const char *name = getenv("SPOKEWIRE_STATUS_NAME");
+		const char *dir = getenv("SPOKEWIRE_STATUS_DIR");
+
+		/* `join --status` passes who we are through wg-quick. */
+		d.status.role = role && !strcmp(role, "agent") ? "agent"
+							       : "device";
+		if (name)
+			snprintf(d.status.name, sizeof(d.status.name), "%s",
+				 name);
+		if (dir && dir[0] == '/')
+			snprintf(d.status.data_dir, sizeof(d.status.data_dir),
+				 "%s", dir);
 		ret = status_http_open(&d.status.http, &d, status, token, err,
 				       sizeof(err));
 		if (ret < 0) {

@@ -66,7 +66,9 @@ peers_of() { nsx "$1" wg show "$2" peers 2>/dev/null | sort; }
 npeers() { peers_of "$1" "$2" | grep -c .; }
 has_peers() { [ "$(npeers "$1" "$2")" = "$3" ]; }
 
-agent hub "$NS_H" "$IF_H" "$HUB_TOKEN" --role hub --endpoint "$HUB:51820"
+STATUS_ARGS=()
+[ "$IMPL_A" = spokewire ] && STATUS_ARGS=(--status 127.0.0.1:9200)
+agent hub "$NS_H" "$IF_H" "$HUB_TOKEN" --role hub --endpoint "$HUB:51820" "${STATUS_ARGS[@]}"
 check hub-up wait_until 15 has_peers "$NS_H" "$IF_H" 0
 # One after the other, so s1 gets 10.50.0.2 and s2 10.50.0.3.
 agent s1 "$NS_1" "$IF_1" "$SPOKE_TOKEN"
@@ -84,6 +86,12 @@ check ping-hub ping_wait "$NS_1" 10 10.50.0.1
 check ping2-hub ping_wait "$NS_2" 10 10.50.0.1
 check ping-spoke-to-spoke ping_wait "$NS_1" 10 10.50.0.3
 check ping6-spoke-to-spoke ping_wait "$NS_2" 10 fd50::2
+# join --status: the device wg-quick started serves the agent's status.
+if [ "$IMPL_A" = spokewire ]; then
+	nsx "$NS_H" curl -s --max-time 5 http://127.0.0.1:9200/status >"$T_DIR/agent-status.json"
+	check agent-status-schema python3 "$T_ROOT/tests/net/schema_check.py" "$T_ROOT/schemas/status.schema.json" "$T_DIR/agent-status.json"
+	check agent-status-role python3 -c "import json,sys; d=json.load(open('$T_DIR/agent-status.json')); sys.exit(not (d['role'] == 'agent' and d['name'] == 'hub' and len(d['peers']) == 2 and d['disk']['path'] == '$T_DIR/hub'))"
+fi
 
 # A user's phone: config from the API, loaded into IMPL_B with wg-quick.
 api POST /users '{"client_id":"alice"}' >/dev/null
