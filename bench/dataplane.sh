@@ -25,11 +25,8 @@ declare -A R=() # "impl metric" -> space-separated samples
 
 sample() { R["$1 $2"]="${R["$1 $2"]:-} $3"; }
 
-median() {
-	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
-		if (!NR) { print "nan"; exit }
-		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+# shellcheck source=lib.sh
+source bench/lib.sh
 
 # iperf_mbps NS_CLIENT DEST [iperf3 args]: receiver-side Mbit/s.
 iperf_mbps() {

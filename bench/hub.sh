@@ -21,13 +21,8 @@ source tests/net/lib.sh
 source tests/net/userspace.sh
 T_NAME=bench
 
-median() {
-	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
-		if (!NR) { print "nan"; exit }
-		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
-verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }'; }
+# shellcheck source=lib.sh
+source bench/lib.sh
 iperf_mbps() {
 	nsx "$1" timeout $((DUR + 20)) iperf3 -c "$2" -t "$DUR" -J 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.1f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null || echo 0

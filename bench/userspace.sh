@@ -36,13 +36,8 @@ source tests/net/userspace.sh
 T_NAME=bench
 ulimit -n "$(ulimit -Hn)"
 
-median() {
-	tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
-		if (!NR) { print "nan"; exit }
-		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
-verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }'; }
+# shellcheck source=lib.sh
+source bench/lib.sh
 
 # iperf_mbps NS DEST PORT [IPERF-ARGS...]: receiver-side Mbit/s of one
 # flow (one retry when a run fails to start).

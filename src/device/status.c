@@ -42,22 +42,6 @@ static void rfc3339(char *buf, size_t len, uint64_t real_ns)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static const char *ep_str(const union endpoint *ep, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (ep->sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &ep->in6.sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(ep->in6.sin6_port));
-	} else if (ep->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &ep->in4.sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(ep->in4.sin_port));
-	} else {
-		return NULL;
-	}
-	return buf;
-}
-
 static int add_prefix(void *ctx, int family, const void *addr, uint8_t cidr)
 {
 	char ip[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 4];
@@ -253,7 +237,7 @@ json_t *status_json(struct daemon *d)
 		jp = json_pack("{s:s*, s:s, s:s*, s:o, s:I, s:I, s:i, s:b, s:o, s:o, s:o}",
 			"friendly_name", p->name[0] ? p->name : NULL,
 			"public_key", key,
-			"endpoint", ep_str(&p->endpoint, buf, sizeof(buf)),
+			"endpoint", wg_endpoint_str(&p->endpoint, buf, sizeof(buf)),
 			"allowed_ips", ips,
 			"rx_bytes", (json_int_t)p->rx_bytes,
 			"tx_bytes", (json_int_t)p->tx_bytes,
@@ -280,7 +264,7 @@ json_t *status_json(struct daemon *d)
 		const struct wg_diag_source *s = &wg->diag_sources[i];
 		json_t *js;
 
-		if (!s->last_seen || !ep_str(&s->ep, buf, sizeof(buf)))
+		if (!s->last_seen || !wg_endpoint_str(&s->ep, buf, sizeof(buf)))
 			continue;
 		if (s->has_key)
 			key_to_base64(key, s->key);

@@ -45,9 +45,9 @@ static struct wg_diag_source *source_slot(struct wg_device *wg,
 	return lru;
 }
 
-static const char *ep_str(const union endpoint *ep, char *buf, size_t len)
+const char *wg_endpoint_str(const union endpoint *ep, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN];
 
 	if (ep->sa.sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &ep->in6.sin6_addr, ip, sizeof(ip));
@@ -56,7 +56,7 @@ static const char *ep_str(const union endpoint *ep, char *buf, size_t len)
 		inet_ntop(AF_INET, &ep->in4.sin_addr, ip, sizeof(ip));
 		snprintf(buf, len, "%s:%u", ip, ntohs(ep->in4.sin_port));
 	} else {
-		snprintf(buf, len, "(no endpoint)");
+		return NULL;
 	}
 	return buf;
 }
@@ -68,8 +68,10 @@ static void say(struct wg_device *wg, enum wg_diag d, struct peer *peer,
 	char addr[INET6_ADDRSTRLEN] = "?", msg[512];
 	const struct wg_diag_addr *a = detail;
 
-	ep_str(src ? src : peer ? &peer->endpoint : &(union endpoint){ 0 },
-	       from, sizeof(from));
+	if (!wg_endpoint_str(src ? src : peer ? &peer->endpoint
+					      : &(union endpoint){ 0 },
+			     from, sizeof(from)))
+		snprintf(from, sizeof(from), "(no endpoint)");
 	if (peer) {
 		key_to_base64(key, peer->handshake.remote_static);
 		snprintf(who, sizeof(who), "peer %s%s%.12s...%s",

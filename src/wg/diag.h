@@ -47,6 +47,8 @@ struct wg_diag_source {
 struct wg_device;
 struct peer;
 
+/* "ADDR:PORT" or "[ADDR]:PORT" into buf, or NULL for no address. */
+const char *wg_endpoint_str(const union endpoint *ep, char *buf, size_t len);
 /* "wrong_key", "unknown_peer", ...: the names /status and /metrics use. */
 const char *wg_diag_name(enum wg_diag d);
 static inline bool wg_diag_is_drop(enum wg_diag d)
