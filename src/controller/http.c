@@ -281,7 +281,8 @@ static enum MHD_Result respond(struct api_call *c)
 						       MHD_RESPMEM_MUST_COPY);
 		memzero(text, len + 1);
 		free(text);
-		c->content_type = "application/json";
+		if (!c->content_type)
+			c->content_type = "application/json";
 	}
 	if (!resp)
 		return MHD_NO;

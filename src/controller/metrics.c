@@ -1,6 +1,7 @@
 /* GET /health and GET /metrics (Prometheus text exposition format 0.0.4). */
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,20 +9,27 @@
 #include "controller/api.h"
 #include "controller/store.h"
 
+/* application/health+json, as every daemon's /health: pass while the
+ * store answers (503 and fail when it does not), with the network and the
+ * netmap version beside. */
 int api_health(struct api_call *c)
 {
 	struct versions v;
+	bool ok = !registry_versions(c->ctl, &v);
 
-	if (registry_versions(c->ctl, &v))
-		return api_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				json_pack("{s:s, s:s}", "status",
-					  "unavailable", "store",
-					  c->ctl->store->desc));
-	return api_json(c, MHD_HTTP_OK,
-			json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
-				  "store", c->ctl->store->desc, "network",
-				  c->ctl->net.text, "version",
-				  (json_int_t)v.all));
+	c->content_type = "application/health+json";
+	return api_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			json_pack("{s:s, s:s, s:{s:[{s:s, s:s, s:s}]}, s:s, s:s, s:I}",
+				  "status", ok ? "pass" : "fail",
+				  "serviceId", "spokewire-controller",
+				  "checks", "store:connection", "status",
+				  ok ? "pass" : "fail", "componentId",
+				  c->ctl->store->desc, "output",
+				  ok ? "the registry answers"
+				     : "the registry does not answer",
+				  "store", c->ctl->store->desc,
+				  "network", c->ctl->net.text,
+				  "netmap_version", (json_int_t)(ok ? v.all : -1)));
 }
 
 static void __attribute__((format(printf, 3, 4)))

@@ -126,7 +126,9 @@ def suite(a):
     base2 = a.base2 or base
 
     r = call(base, "GET", "/health")
-    check("health", r.status == 200 and r.json["status"] == "ok", r)
+    check("health", r.status == 200 and r.json["status"] == "pass" and
+          r.json["checks"]["store:connection"][0]["status"] == "pass" and
+          r.headers.get("content-type") == "application/health+json", r)
     r = call(base, "GET", "/metrics")
     check("metrics text", r.status == 200 and
           b"spokewire_controller_joins_total" in r.body and

@@ -90,6 +90,8 @@ check ping6-spoke-to-spoke ping_wait "$NS_2" 10 fd50::2
 if [ "$IMPL_A" = spokewire ]; then
 	nsx "$NS_H" curl -s --max-time 5 http://127.0.0.1:9200/status >"$T_DIR/agent-status.json"
 	check agent-status-schema python3 "$T_ROOT/tests/net/schema_check.py" "$T_ROOT/schemas/status.schema.json" "$T_DIR/agent-status.json"
+	nsx "$NS_H" curl -s --max-time 5 "$CTL/health" >"$T_DIR/ctl-health.json"
+	check controller-health-schema python3 "$T_ROOT/tests/net/schema_check.py" "$T_ROOT/schemas/health.schema.json" "$T_DIR/ctl-health.json"
 	check agent-status-role python3 -c "import json,sys; d=json.load(open('$T_DIR/agent-status.json')); sys.exit(not (d['role'] == 'agent' and d['name'] == 'hub' and len(d['peers']) == 2 and d['disk']['path'] == '$T_DIR/hub'))"
 fi
 
@@ -108,14 +110,14 @@ check device-pings-spoke ping_wait "$NS_L" 10 10.50.0.2
 
 # Restarting an agent changes nothing the network can see.
 before_hub=$(peers_of "$NS_H" "$IF_H")
-before_ver=$(api GET /health | jget '["version"]')
+before_ver=$(api GET /health | jget '["netmap_version"]')
 kill -TERM "${AGENT_PID[s1]}"
 wait "${AGENT_PID[s1]}"
 check agent-exit-0 test $? = 0
 agent s1 "$NS_1" "$IF_1" "swj_expired_or_unknown"
 sleep 1.5
 check restart-keeps-hub-peers test "$(peers_of "$NS_H" "$IF_H")" = "$before_hub"
-check restart-keeps-version test "$(api GET /health | jget '["version"]')" = "$before_ver"
+check restart-keeps-version test "$(api GET /health | jget '["netmap_version"]')" = "$before_ver"
 check restart-agent-running kill -0 "${AGENT_PID[s1]}"
 check restart-still-pings ping_wait "$NS_1" 5 10.50.0.3
 
