@@ -170,9 +170,13 @@ if [ $rc = 97 ] || [ $rc = 7 ]; then pass socks5-refused; else fail socks5-refus
 check userspace-socket-in-its-dir in_mnt "$SPID" test -S "$WG_RUN/$IF_S.sock"
 check userspace-down down_nobody "$SPID" "$SPOKE_CONF"
 check userspace-gone pid_gone "$SPID"
-# Without a writable /var/run/wireguard: refused with a hint.
+# Without a writable /var/run/wireguard: it starts anyway, with its socket
+# in a directory of its own, says where, and `down` finds it there.
 out=$(ip netns exec "$NS_S" "${NOBODY[@]}" "$SPOKEWIRE" up "$SPOKE_CONF" 2>&1)
 rc=$?
-if [ $rc != 0 ] && [[ $out == *"/var/run/wireguard"* ]]; then pass unwritable-run-dir-hint; else fail unwritable-run-dir-hint "rc $rc: $out"; fi
+if [ $rc = 0 ] && [[ $out == *"control socket at /tmp/spokewire-65534/$IF_S.sock"* ]]; then pass unwritable-run-dir-fallback; else fail unwritable-run-dir-fallback "rc $rc: $out"; fi
+check fallback-socket test -S "/tmp/spokewire-65534/$IF_S.sock"
+check fallback-down nsx "$NS_S" "${NOBODY[@]}" "$SPOKEWIRE" down "$SPOKE_CONF"
+check fallback-socket-gone wait_until 5 bash -c "[ ! -e /tmp/spokewire-65534/$IF_S.sock ]"
 check tun-down down_root "$NS_H" "$HUB_CONF"
 check tun-link-removed bash -c "! ip -n $NS_H link show $IF_H >/dev/null 2>&1"
