@@ -73,7 +73,7 @@ struct daemon_inner {
 
 struct tx_slot {
 	struct pktbuf *pb;
-	union endpoint ep;
+	union endpoint ep; /* to; from is pb->cb.src */
 };
 
 struct daemon {
@@ -116,6 +116,7 @@ struct daemon {
 		uint64_t gso_sends, gro_reads, tun_coalesced, tun_writes;
 		uint64_t tun_defrag; /* fragments joined before the TUN */
 		uint64_t frag_waits; /* fragments kept for the next batch */
+		uint64_t src_forgotten; /* local addresses that stopped working */
 	} stats;
 };
 

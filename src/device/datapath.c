@@ -5,6 +5,7 @@
  * one TUN write. Buffers come from the pool. */
 #include <errno.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,70 @@ static bool same_ep(const union endpoint *a, const union endpoint *b)
 	return a->sa.sa_family == b->sa.sa_family && !memcmp(a, b, ep_len(a));
 }
 
+static bool same_src(const struct endpoint_src *a, const struct endpoint_src *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
 struct gso_msg {
 	struct msghdr hdr;
-	char cbuf[CMSG_SPACE(sizeof(uint16_t))];
+	char cbuf[CMSG_SPACE(sizeof(uint16_t)) +
+		  CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
+
+/* A message's ancillary data in cbuf: UDP_SEGMENT when gso_size is not
+ * 0, and the source address (IP_PKTINFO / IPV6_PKTINFO) when src has the
+ * destination's family. */
+static void build_control(struct msghdr *h, char *cbuf, size_t cap,
+			  uint16_t gso_size, const struct endpoint_src *src)
+{
+	struct cmsghdr *cm;
+
+	memset(cbuf, 0, cap);
+	h->msg_control = cbuf;
+	h->msg_controllen = cap;
+	cm = CMSG_FIRSTHDR(h);
+	h->msg_controllen = 0;
+	if (gso_size) {
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(gso_size));
+		memcpy(CMSG_DATA(cm), &gso_size, sizeof(gso_size));
+		h->msg_controllen += CMSG_SPACE(sizeof(gso_size));
+		cm = (struct cmsghdr *)(cbuf + h->msg_controllen);
+	}
+	if (src && src->family == AF_INET && src->family ==
+	    ((const struct sockaddr *)h->msg_name)->sa_family) {
+		struct in_pktinfo pi = { 0 };
+
+		memcpy(&pi.ipi_spec_dst, src->addr, 4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		h->msg_controllen += CMSG_SPACE(sizeof(pi));
+	} else if (src && src->family == AF_INET6 && src->family ==
+		   ((const struct sockaddr *)h->msg_name)->sa_family) {
+		struct in6_pktinfo pi = { 0 };
+
+		memcpy(&pi.ipi6_addr, src->addr, 16);
+		pi.ipi6_ifindex = src->ifindex;
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		h->msg_controllen += CMSG_SPACE(sizeof(pi));
+	}
+	if (!h->msg_controllen)
+		h->msg_control = NULL;
+}
+
+/* Sending from a local address failed the way a removed address fails:
+ * every peer that used it goes back to the kernel's choice. */
+static bool src_gone(int err)
+{
+	return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH;
+}
 
 /* Sends tx[first..first+n) (all to one socket) as few GSO messages. */
 static void send_run(struct daemon *d, int fd, unsigned first, unsigned n)
@@ -88,18 +149,22 @@ static void send_run(struct daemon *d, int fd, unsigned first, unsigned n)
 	static struct iovec iov[TX_BATCH];
 	static struct mmsghdr msgs[TX_BATCH];
 	static struct gso_msg gm[TX_BATCH];
+	static struct endpoint_src src_of[TX_BATCH];
+	static uint16_t gso[TX_BATCH];
 	unsigned i = first, end = first + n, nm = 0, sent = 0;
 	int ret;
 
 	while (i < end) {
 		struct tx_slot *s = &d->tx[i];
+		const struct endpoint_src *src = &s->pb->cb.src;
 		unsigned j = i, segs = 0, bytes = 0, seglen = s->pb->len;
 		struct msghdr *h = &gm[nm].hdr;
 
-		/* Equal-sized datagrams to one endpoint; the last may be
-		 * shorter. */
+		/* Equal-sized datagrams to one endpoint from one address;
+		 * the last may be shorter. */
 		while (j < end && segs < GSO_MAX_SEGS && d->udp_gso &&
 		       same_ep(&d->tx[j].ep, &s->ep) &&
+		       same_src(&d->tx[j].pb->cb.src, src) &&
 		       d->tx[j].pb->len <= seglen &&
 		       bytes + d->tx[j].pb->len <= GSO_MAX_BYTES) {
 			iov[j].iov_base = pkt_data(d->tx[j].pb);
@@ -120,19 +185,13 @@ static void send_run(struct daemon *d, int fd, unsigned first, unsigned n)
 		h->msg_namelen = ep_len(&s->ep);
 		h->msg_iov = &iov[i];
 		h->msg_iovlen = segs;
-		if (segs > 1) {
-			struct cmsghdr *cm;
-			uint16_t size = (uint16_t)seglen;
-
-			h->msg_control = gm[nm].cbuf;
-			h->msg_controllen = sizeof(gm[nm].cbuf);
-			cm = CMSG_FIRSTHDR(h);
-			cm->cmsg_level = SOL_UDP;
-			cm->cmsg_type = UDP_SEGMENT;
-			cm->cmsg_len = CMSG_LEN(sizeof(size));
-			memcpy(CMSG_DATA(cm), &size, sizeof(size));
-			d->stats.gso_sends++;
-		}
+		gso[nm] = segs > 1 ? (uint16_t)seglen : 0;
+		d->stats.gso_sends += segs > 1;
+		build_control(h, gm[nm].cbuf, sizeof(gm[nm].cbuf), gso[nm], src);
+		if (src->family == s->ep.sa.sa_family)
+			src_of[nm] = *src;
+		else
+			memset(&src_of[nm], 0, sizeof(src_of[nm]));
 		msgs[nm].msg_hdr = *h;
 		nm++;
 		i = j;
@@ -145,6 +204,25 @@ static void send_run(struct daemon *d, int fd, unsigned first, unsigned n)
 		}
 		if (ret < 0 && errno == EINTR)
 			continue;
+		if (ret < 0 && src_gone(errno) && src_of[sent].family) {
+			/* Our address went away: from the routing's choice
+			 * from now on, for this message and every other. */
+			struct endpoint_src gone = src_of[sent];
+			unsigned k;
+
+			daemon_log(d, "sending from a local address failed (%s): replying from the routing's choice",
+				   strerror(errno));
+			wg_forget_src(d->wg, &gone);
+			d->stats.src_forgotten++;
+			for (k = sent; k < nm; ++k) {
+				if (!same_src(&src_of[k], &gone))
+					continue;
+				memset(&src_of[k], 0, sizeof(src_of[k]));
+				build_control(&msgs[k].msg_hdr, gm[k].cbuf,
+					      sizeof(gm[k].cbuf), gso[k], NULL);
+			}
+			continue;
+		}
 		if (ret < 0 && (errno == EIO || errno == EINVAL) &&
 		    msgs[sent].msg_hdr.msg_controllen && d->udp_gso) {
 			/* The kernel or device refuses GSO: go without. */
@@ -427,7 +505,7 @@ void datapath_on_tun(struct loop *loop, int fd, unsigned events, void *arg)
 /* ---- in: UDP */
 
 static void receive_one(struct daemon *d, const uint8_t *data, size_t len,
-			const union endpoint *src)
+			const union endpoint *src, const struct endpoint_src *local)
 {
 	struct pktbuf *pb;
 
@@ -438,6 +516,7 @@ static void receive_one(struct daemon *d, const uint8_t *data, size_t len,
 		return;
 	memcpy(pkt_data(pb), data, len);
 	pb->len = (uint32_t)len;
+	pb->cb.src = *local;
 	wg_receive(d->wg, pb, src);
 }
 
@@ -447,7 +526,8 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 	struct mmsghdr msgs[RX_MSGS];
 	struct iovec iov[RX_MSGS];
 	union endpoint src[RX_MSGS];
-	char cbuf[RX_MSGS][CMSG_SPACE(sizeof(int))];
+	char cbuf[RX_MSGS][CMSG_SPACE(sizeof(int)) +
+			   CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	uint64_t tun_writes = d->stats.tun_writes;
 	int n, i, round;
 
@@ -470,6 +550,7 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 		for (i = 0; i < n; ++i) {
 			const uint8_t *p = iov[i].iov_base;
 			size_t len = msgs[i].msg_len, seg = len;
+			struct endpoint_src local = { 0 };
 			struct cmsghdr *cm;
 
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
@@ -484,12 +565,29 @@ void datapath_on_udp(struct loop *loop, int fd, unsigned events, void *arg)
 					if (v > 0)
 						seg = (size_t)v;
 					d->stats.gro_reads++;
+				} else if (cm->cmsg_level == IPPROTO_IP &&
+					   cm->cmsg_type == IP_PKTINFO) {
+					struct in_pktinfo pi;
+
+					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+					local.family = AF_INET;
+					memcpy(local.addr, &pi.ipi_addr, 4);
+				} else if (cm->cmsg_level == IPPROTO_IPV6 &&
+					   cm->cmsg_type == IPV6_PKTINFO) {
+					struct in6_pktinfo pi;
+
+					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+					local.family = AF_INET6;
+					memcpy(local.addr, &pi.ipi6_addr, 16);
+					/* A link-local address needs its link. */
+					if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+						local.ifindex = (uint32_t)pi.ipi6_ifindex;
 				}
 			}
 			while (len) {
 				size_t take = len < seg ? len : seg;
 
-				receive_one(d, p, take, &src[i]);
+				receive_one(d, p, take, &src[i], &local);
 				p += take;
 				len -= take;
 			}

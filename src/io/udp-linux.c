@@ -52,6 +52,12 @@ static int open_one(int family, uint16_t port, uint32_t fwmark,
 		goto err;
 	set_buffers(fd);
 	*gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	/* Each datagram's local address, so replies leave from the address
+	 * the peer dialled (a multi-homed host's secondary, another link's). */
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	else
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	if (bind(fd, &addr.sa, len) < 0)
 		goto err;
 	if (getsockname(fd, &addr.sa, &len) < 0)

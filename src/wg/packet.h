@@ -16,6 +16,14 @@ union endpoint {
 	struct sockaddr_in6 in6;
 };
 
+/* The local address a peer's datagram arrived at, so that replies leave
+ * from it (the address the peer dialled); family 0: the kernel's choice. */
+struct endpoint_src {
+	uint16_t family;
+	uint8_t addr[16];
+	uint32_t ifindex; /* IPv6 link-local addresses need their link */
+};
+
 enum pkt_op {
 	PKT_ENCRYPT = 1,
 	PKT_DECRYPT,
@@ -28,6 +36,7 @@ struct pkt_cb {
 	uint8_t key[32];
 	uint64_t nonce;
 	union endpoint ep;
+	struct endpoint_src src; /* in: where it arrived; out: send from */
 	void *peer;
 	uint32_t index;     /* our receiver index (decrypt) */
 	uint32_t plain_len; /* padded plaintext length (encrypt) */
@@ -36,7 +45,7 @@ struct pkt_cb {
 };
 
 enum {
-	PKTBUF_HEADER = 128,
+	PKTBUF_HEADER = 192, /* the struct fields and cb: data starts cache-aligned */
 	PKTBUF_HEADROOM = 64,
 	PKTBUF_SIZE = 4096 - PKTBUF_HEADER, /* whole struct is one page */
 	PKTBUF_CHUNK = 256,                 /* buffers allocated together */

@@ -33,6 +33,7 @@ struct peer {
 	struct noise_keypairs keypairs;
 	struct cookie latest_cookie;
 	union endpoint endpoint; /* sa_family == AF_UNSPEC: none yet */
+	struct endpoint_src src;  /* our address it last reached us at */
 	struct allowedips_list allowedips;
 
 	uint64_t rx_bytes, tx_bytes;

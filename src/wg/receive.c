@@ -10,13 +10,18 @@
 #include "wg/wg.h"
 
 
-static void set_endpoint(struct peer *peer, const union endpoint *src)
+/* Roaming: the peer is where its last authenticated packet came from, and
+ * we answer from the address it reached us at. */
+static void set_endpoint(struct peer *peer, const union endpoint *src,
+			 const struct endpoint_src *local)
 {
 	size_t len = src->sa.sa_family == AF_INET6 ? sizeof(src->in6)
 						   : sizeof(src->in4);
 
 	if (memcmp(&peer->endpoint, src, len))
 		memcpy(&peer->endpoint, src, len);
+	if (memcmp(&peer->src, local, sizeof(*local)))
+		peer->src = *local;
 }
 
 static bool under_load(struct wg_device *wg)
@@ -67,7 +72,7 @@ static enum packet_result receive_handshake(struct wg_device *wg,
 
 		memcpy(&sender, p + sizeof(struct message_header),
 		       sizeof(sender));
-		wg_send_cookie(wg, p, pb->len, sender, src);
+		wg_send_cookie(wg, p, pb->len, sender, src, &pb->cb.src);
 		wg_diag(wg, WG_DIAG_COOKIE, NULL, src, NULL);
 		return PACKET_SEND_COOKIE;
 	}
@@ -91,13 +96,13 @@ static enum packet_result receive_handshake(struct wg_device *wg,
 				wg_diag(wg, why, known, src, NULL);
 			return PACKET_DROP;
 		}
-		set_endpoint(peer, src);
+		set_endpoint(peer, src, &pb->cb.src);
 		wg_send_handshake_response(peer);
 	} else {
 		peer = noise_handshake_consume_response((const void *)p, wg);
 		if (!peer)
 			return PACKET_DROP;
-		set_endpoint(peer, src);
+		set_endpoint(peer, src, &pb->cb.src);
 		if (noise_handshake_begin_session(peer)) {
 			timers_session_derived(peer);
 			timers_handshake_complete(peer);
@@ -225,7 +230,7 @@ static enum packet_result finish_data(struct wg_device *wg, struct pktbuf *pb)
 	}
 
 	peer = e->peer;
-	set_endpoint(peer, &cb->ep);
+	set_endpoint(peer, &cb->ep, &cb->src);
 	if (noise_received_with_keypair(peer, kp)) {
 		timers_handshake_complete(peer);
 		wg_send_staged(peer);

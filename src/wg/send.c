@@ -25,6 +25,7 @@ static void send_to_peer(struct peer *peer, struct pktbuf *pb)
 		return;
 	}
 	peer->tx_bytes += pb->len;
+	pb->cb.src = peer->src;
 	wg->ops->send(wg->ctx, pb, &peer->endpoint);
 }
 
@@ -81,7 +82,8 @@ void wg_send_handshake_response(struct peer *peer)
 }
 
 void wg_send_cookie(struct wg_device *wg, const void *msg, size_t len,
-		    uint32_t sender_index, const union endpoint *src)
+		    uint32_t sender_index, const union endpoint *src,
+		    const struct endpoint_src *local)
 {
 	struct message_handshake_cookie reply;
 	struct pktbuf *pb = pktpool_get(wg->pool);
@@ -93,6 +95,7 @@ void wg_send_cookie(struct wg_device *wg, const void *msg, size_t len,
 	memcpy(pkt_data(pb), &reply, sizeof(reply));
 	pb->len = sizeof(reply);
 	wg->stats.cookies_sent++;
+	pb->cb.src = *local;
 	wg->ops->send(wg->ctx, pb, src);
 }
 
@@ -202,6 +205,7 @@ static void queue_encrypt(struct peer *peer, struct noise_keypair *kp,
 	cb->index = kp->remote_index;
 	cb->plain_len = padded_len(pb->len, wg->mtu);
 	cb->ep = peer->endpoint;
+	cb->src = peer->src;
 	peer->tx_bytes += message_data_len(cb->plain_len);
 	wg->txq[wg->ntxq++] = pb;
 }

@@ -202,6 +202,7 @@ void wg_peer_set_preshared_key(struct peer *peer, const uint8_t *psk)
 void wg_peer_set_endpoint(struct peer *peer, const struct sockaddr *sa)
 {
 	memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+	memset(&peer->src, 0, sizeof(peer->src)); /* routing decides again */
 	if (sa->sa_family == AF_INET)
 		memcpy(&peer->endpoint.in4, sa, sizeof(peer->endpoint.in4));
 	else if (sa->sa_family == AF_INET6)
@@ -249,4 +250,14 @@ void wg_tick(struct wg_device *wg)
 	ratelimiter_gc(&wg->ratelimiter, wg->now);
 	if (!wg->batching)
 		wg_flush(wg);
+}
+
+void wg_forget_src(struct wg_device *wg, const struct endpoint_src *src)
+{
+	struct peer *p;
+
+	for_each_peer(wg, p)
+		if (p->src.family == src->family &&
+		    !memcmp(p->src.addr, src->addr, sizeof(src->addr)))
+			memset(&p->src, 0, sizeof(p->src));
 }

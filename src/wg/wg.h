@@ -31,7 +31,8 @@ enum {
 };
 
 struct wg_ops {
-	/* An outer datagram for ep. Ownership of pb passes to the callee. */
+	/* An outer datagram for ep, from pb->cb.src when it has a family.
+	 * Ownership of pb passes to the callee. */
 	void (*send)(void *ctx, struct pktbuf *pb, const union endpoint *ep);
 	/* A decrypted, checked inner packet. Ownership of pb passes. */
 	void (*deliver)(void *ctx, struct pktbuf *pb);
@@ -113,7 +114,11 @@ void wg_peer_clear_allowedips(struct peer *peer);
 
 /* Outbound inner IP packet (from TUN). Takes ownership of pb. */
 enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb);
-/* Inbound outer UDP payload from src. Takes ownership of pb. */
+/* Our local address src no longer works for sending (it was removed):
+ * every peer that replied from it goes back to the kernel's choice. */
+void wg_forget_src(struct wg_device *wg, const struct endpoint_src *src);
+/* Inbound outer UDP payload from src; pb->cb.src is the local address it
+ * arrived at (family 0 if unknown). Takes ownership of pb. */
 enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
 			      const union endpoint *src);
 /* Fires expired timers and housekeeping; call every ~100 ms. */
@@ -137,6 +142,7 @@ void wg_crypt_batch(struct wg_device *wg, struct pktbuf **pkts, unsigned n);
 bool wg_decrypt_packet(struct pktbuf *pb);
 void wg_send_handshake_response(struct peer *peer);
 void wg_send_cookie(struct wg_device *wg, const void *msg, size_t len,
-		    uint32_t sender_index, const union endpoint *src);
+		    uint32_t sender_index, const union endpoint *src,
+		    const struct endpoint_src *local);
 
 #endif
