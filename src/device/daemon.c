@@ -3,6 +3,7 @@
 #include "device/daemon.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,34 @@ void daemon_tun_gone(struct daemon *d)
 		loop_del(d->loop, d->tun_fd);
 }
 
+/* A link event: an MTU to apply at once, or our link gone from this
+ * namespace (deleted, or moved: the fd says which). */
+static void on_link(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct daemon *d = arg;
+	bool gone = false;
+	char name[IFNAMSIZ];
+	int mtu;
+
+	tun_link_watch_read(fd, d->tun_ifindex, &mtu, &gone);
+	if (mtu > 0)
+		d->wg->mtu = (unsigned)mtu;
+	if (!gone)
+		return;
+	if (tun_alive(d->tun_fd, name) < 0) {
+		daemon_tun_gone(d);
+		return;
+	}
+	/* Moved: it works on from there; wg(8) still finds us through the
+	 * socket here. Its events and name are no longer ours to read. */
+	fprintf(stderr, "%s: moved to another network namespace (as %s); still serving it\n",
+		d->ifname, name);
+	d->tun_ifindex = 0;
+	loop_del(d->loop, d->link_fd);
+	close(d->link_fd);
+	d->link_fd = -1;
+}
+
 static void on_tick(struct loop *loop, void *arg)
 {
 	struct daemon *d = arg;
@@ -82,21 +111,23 @@ static void on_tick(struct loop *loop, void *arg)
 	status_http_tick(d->status.http);
 	if (++d->ticks % (1000 / TICK_MS) || d->inner)
 		return;
-	/* Once a second: follow MTU changes; stop when the link is gone,
-	 * after STATUS_LINGER_S of /health saying so when someone may be
-	 * asking. */
+	/* Once a second: stop when the device is gone (after
+	 * STATUS_LINGER_S of /health saying so when someone may be asking);
+	 * follow the MTU where no link event told us. The device is asked
+	 * through its fd, not its name: moved to another namespace it lives
+	 * on, and the name here may be somebody else's. */
 	if (d->status.tun_gone_at) {
 		if (clock_mono_ns() - d->status.tun_gone_at >=
 		    STATUS_LINGER_S * 1000000000ull)
 			loop_stop(loop);
 		return;
 	}
-	mtu = tun_get_mtu(d->ifname);
-	if (mtu > 0) {
-		d->wg->mtu = (unsigned)mtu;
-	} else if (!tun_exists(d->ifname)) {
+	if (tun_alive(d->tun_fd, NULL) < 0) {
 		daemon_tun_gone(d);
+		return;
 	}
+	if (d->tun_ifindex && (mtu = tun_get_mtu(d->ifname)) > 0)
+		d->wg->mtu = (unsigned)mtu;
 }
 
 int daemon_udp_open(struct daemon *d, uint16_t port, uint32_t fwmark)
@@ -170,7 +201,7 @@ static int setup(struct daemon *d, const char *ifname,
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	d->tun_fd = d->signal_fd = -1;
+	d->tun_fd = d->signal_fd = d->link_fd = -1;
 	d->udp.fd4 = d->udp.fd6 = -1;
 	d->status.health_age_s = STATUS_HEALTH_AGE_S;
 	d->status.started_real_ns = clock_real_ns();
@@ -271,8 +302,13 @@ int daemon_run(struct daemon *d)
 	ret = datapath_start_workers(d);
 	if (ret < 0)
 		return ret;
-	if (d->tun_fd >= 0)
+	if (d->tun_fd >= 0) {
 		loop_add(d->loop, d->tun_fd, LOOP_READ, datapath_on_tun, d);
+		d->tun_ifindex = (int)if_nametoindex(d->ifname);
+		d->link_fd = d->tun_ifindex ? tun_link_watch_open() : -1;
+		if (d->link_fd >= 0)
+			loop_add(d->loop, d->link_fd, LOOP_READ, on_link, d);
+	}
 	loop_set_tick(d->loop, TICK_MS, on_tick, d);
 	loop_set_idle(d->loop, on_idle, d);
 	loop_set_spin(d->loop, spin_ns());
@@ -299,6 +335,8 @@ void daemon_teardown(struct daemon *d)
 		close(d->tun_fd);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
+	if (d->link_fd >= 0)
+		close(d->link_fd);
 	loop_free(d->loop);
 	d->loop = NULL;
 	datapath_free(d);

@@ -79,6 +79,8 @@ struct tx_slot {
 struct daemon {
 	char ifname[IFNAMSIZ];
 	int tun_fd; /* -1 with an inner side */
+	int tun_ifindex;  /* in our namespace; 0 once it moved elsewhere */
+	int link_fd;      /* rtnetlink link events, -1 if none */
 	const struct daemon_inner *inner;
 	void *inner_ctx;
 	struct udp_socks udp;

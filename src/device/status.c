@@ -186,7 +186,9 @@ static json_t *datapath(const struct daemon *d)
 {
 	const struct wg_stats *w = &d->wg->stats;
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"mtu", (json_int_t)d->wg->mtu,
+		"local_addresses_forgotten", (json_int_t)d->stats.src_forgotten,
 		"fragments_joined", (json_int_t)d->stats.tun_defrag,
 		"fragments_waited", (json_int_t)d->stats.frag_waits,
 		"gso_sends", (json_int_t)d->stats.gso_sends,
@@ -373,7 +375,7 @@ static void gauge(struct strbuf *b, const char *ifname, const char *name,
 /* Figures that go up and down; the others only count up. */
 static bool is_gauge(const char *k)
 {
-	static const char *const g[] = { "tcp_conns", "tcp_time_wait",
+	static const char *const g[] = { "mtu", "tcp_conns", "tcp_time_wait",
 		"mem_used", "mem_peak", "splices_active", "egress_udp_active",
 		"egress_ping_active", "udp_mappings" };
 	size_t i;

@@ -1,12 +1,17 @@
 /* Linux TUN: /dev/net/tun with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR and TSO
- * offload when the kernel allows it; MTU via SIOC[GS]IFMTU. */
+ * offload when the kernel allows it; MTU via SIOC[GS]IFMTU and rtnetlink
+ * link events; liveness from the fd itself (TUNGETIFF). */
 #include "io/tun.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -98,4 +103,68 @@ int tun_set_txqueuelen(const char *name, int len)
 int tun_exists(const char *name)
 {
 	return if_nametoindex(name) != 0;
+}
+
+int tun_alive(int fd, char name_out[16])
+{
+	struct ifreq ifr = { 0 };
+
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -errno;
+	if (name_out)
+		snprintf(name_out, 16, "%s", ifr.ifr_name);
+	return 0;
+}
+
+int tun_link_watch_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+void tun_link_watch_read(int fd, int ifindex, int *mtu, bool *gone)
+{
+	char buf[16384] __attribute__((aligned(4)));
+	ssize_t n;
+
+	*mtu = 0;
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		struct nlmsghdr *h;
+		size_t left = (size_t)n;
+
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, left);
+		     h = NLMSG_NEXT(h, left)) {
+			struct ifinfomsg *ifi = NLMSG_DATA(h);
+			struct rtattr *rta;
+			unsigned int alen;
+
+			if ((h->nlmsg_type != RTM_NEWLINK &&
+			     h->nlmsg_type != RTM_DELLINK) ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)) ||
+			    ifi->ifi_index != ifindex)
+				continue;
+			if (h->nlmsg_type == RTM_DELLINK) {
+				*gone = true;
+				continue;
+			}
+			alen = (unsigned int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi)));
+			for (rta = IFLA_RTA(ifi); RTA_OK(rta, alen);
+			     rta = RTA_NEXT(rta, alen))
+				if (rta->rta_type == IFLA_MTU &&
+				    RTA_PAYLOAD(rta) >= sizeof(uint32_t))
+					memcpy(mtu, RTA_DATA(rta), sizeof(*mtu));
+		}
+	}
 }

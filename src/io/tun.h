@@ -23,5 +23,17 @@ int tun_set_mtu(const char *name, int mtu);
 int tun_set_txqueuelen(const char *name, int len);
 /* True while the interface exists. */
 int tun_exists(const char *name);
+/* Whether the device behind the fd still exists, wherever it is now (a
+ * move to another network namespace keeps it): 0, or -errno (EBADFD once
+ * it was deleted). Its current name, if asked. */
+int tun_alive(int fd, char name_out[16]);
+
+/* Link changes in our namespace (rtnetlink RTMGRP_LINK), so an MTU change
+ * applies at once: a non-blocking socket, or -errno. */
+int tun_link_watch_open(void);
+/* Reads what is queued: for the link ifindex, *mtu gets its latest MTU (0:
+ * no news) and *gone becomes true on a RTM_DELLINK (deleted, or moved to
+ * another namespace: tell them apart with tun_alive()). */
+void tun_link_watch_read(int fd, int ifindex, int *mtu, bool *gone);
 
 #endif
