@@ -22,7 +22,9 @@ ns_new "$NS_P"
 ns_new "$NS_Q"
 veth_link "$NS_X" "$NS_P" 1
 veth_link "$NS_X" "$NS_Q" 2
-# Secondary addresses on link 1: 10.200.1.3 and fd00:200:1::3.
+# Secondary addresses on link 1: 10.200.1.3 and fd00:200:1::3. The kernel
+# answers from 10.200.1.1 (the primary) and from fd00:200:1::3 (the newest
+# IPv6 address): the peers dial the other ones.
 ip -n "$NS_X" addr add 10.200.1.3/24 dev vl1
 ip -n "$NS_X" addr add fd00:200:1::3/64 dev vl1 nodad
 # Q reaches link 1's addresses across link 2.
@@ -44,7 +46,7 @@ wg_peer "$NS_X" "$IF_X" p6 10.40.0.3/32
 wg_peer "$NS_X" "$IF_X" q 10.40.0.4/32
 # Each peer dials an address that is not X's default source towards it.
 wg_peer "$NS_P" "$IF_P" x 10.40.0.0/24 10.200.1.3:51820
-wg_peer "$NS_P" "$IF_P6" x 10.40.0.0/24 "[fd00:200:1::3]:51820"
+wg_peer "$NS_P" "$IF_P6" x 10.40.0.0/24 "[$(outer6 1 1)]:51820"
 wg_peer "$NS_Q" "$IF_Q" x 10.40.0.0/24 10.200.1.3:51820
 # (P's second interface is reached with ping -I)
 ip -n "$NS_P" route add 10.40.0.1/32 dev "$IF_P"
@@ -64,20 +66,20 @@ nsx "$NS_X" ping -q -n -c 3 -i 0.1 10.40.0.4 >/dev/null 2>&1
 ep=$(endpoint_of "$NS_P" "$IF_P" x)
 if [ "$ep" = 10.200.1.3:51820 ]; then pass reply-v4-secondary-kept; else fail reply-v4-secondary-kept "endpoint $ep"; fi
 ep=$(endpoint_of "$NS_P" "$IF_P6" x)
-if [ "$ep" = "[fd00:200:1::3]:51820" ]; then pass reply-v6-secondary-kept; else fail reply-v6-secondary-kept "endpoint $ep"; fi
+if [ "$ep" = "[$(outer6 1 1)]:51820" ]; then pass reply-v6-dialled-kept; else fail reply-v6-dialled-kept "endpoint $ep"; fi
 ep=$(endpoint_of "$NS_Q" "$IF_Q" x)
 if [ "$ep" = 10.200.1.3:51820 ]; then pass reply-other-link-kept; else fail reply-other-link-kept "endpoint $ep"; fi
 
 # ---- the address goes: X falls back and the tunnel keeps working
 ip -n "$NS_X" addr del 10.200.1.3/24 dev vl1
-ip -n "$NS_X" addr del fd00:200:1::3/64 dev vl1
+ip -n "$NS_X" addr del "$(outer6 1 1)/64" dev vl1
 # X speaks first (the peers still dial the removed address): its packets
 # now leave from a working address and the peers roam to it.
 check reply-v4-after-removal ping_wait "$NS_X" 10 10.40.0.2
 # (P's replies for its second interface would route out of its first: X's
 # keepalives carry this one over)
 nsx "$NS_X" wg set "$IF_X" peer "$(pub p6)" persistent-keepalive 1
-check reply-v6-peer-roamed wait_until 10 bash -c "ip netns exec $NS_P wg show $IF_P6 endpoints | grep -q '\[$(outer6 1 1)\]:51820'"
+check reply-v6-peer-roamed wait_until 10 bash -c "ip netns exec $NS_P wg show $IF_P6 endpoints | grep -q '\[fd00:200:1::3\]:51820'"
 check reply-v6-after-removal ping_ok "$NS_P" -I "$IF_P6" 10.40.0.1
 check reply-other-link-after-removal ping_wait "$NS_X" 10 10.40.0.4
 check reply-v4-peer-roamed bash -c "ip netns exec $NS_P wg show $IF_P endpoints | grep -q '$(outer4 1 1):51820'"
