@@ -28,6 +28,9 @@ struct agent {
 	unsigned int poll;      /* seconds per long-poll */
 	bool once;
 	bool no_up;
+	bool userspace;       /* --mode userspace */
+	char *sections;       /* --sections FILE's text, or NULL */
+	char self_exe[4096];  /* this binary, for `up` */
 
 	uint8_t private_key[KEY_LEN];
 	char public_key[KEY_B64_LEN + 1];

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "io/strbuf.h"
+#include "io/file.h"
+#include "conf/conf.h"
 #include "cli/cli.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/spokewire/agent"
@@ -51,6 +55,11 @@ static void usage(FILE *f)
 "  --poll SECONDS        long-poll length (default %d)\n"
 "  --once                join, bring up, sync once and exit\n"
 "  --no-up               never run wg-quick; sync only if the device exists\n"
+"  --mode tun|userspace  userspace: no TUN, no root; the interface runs as\n"
+"                        `spokewire up` would run it (default tun)\n"
+"  --sections FILE       this node's own [Egress], [Proxy], [Forward],\n"
+"                        [Expose], [Policy], kept in its config through\n"
+"                        every change (brought up by `spokewire up`)\n"
 "  --status ADDR:PORT    the device serves GET /health, /status, /metrics\n"
 "                        there (a bare PORT: the overlay addresses only);\n"
 "                        needs WG_QUICK_USERSPACE_IMPLEMENTATION=spokewire\n"
@@ -61,6 +70,61 @@ static void usage(FILE *f)
 "implementation named by WG_QUICK_USERSPACE_IMPLEMENTATION (set it to\n"
 "spokewire for ours). Exit status 3: the controller removed this node.\n",
 		prog_name, AGENT_POLL_DEFAULT);
+}
+
+/* --sections FILE: the node's own [Egress], [Proxy], [Forward], [Expose]
+ * and [Policy], checked the way `up` will read them. */
+static int load_sections(struct agent *a, const char *path)
+{
+	static const char *const allowed[] = { "[Egress]", "[Proxy]",
+		"[Forward]", "[Expose]", "[Policy]" };
+	char err[CONF_ERR_MAX], *line, *save = NULL, *copy;
+	size_t len, i;
+	int ret;
+
+	ret = file_read_all(path, 1 << 20, &a->sections, &len);
+	if (ret) {
+		fprintf(stderr, "join: --sections %s: %s\n", path, strerror(-ret));
+		return ret;
+	}
+	copy = strdup(a->sections);
+	if (!copy)
+		return -ENOMEM;
+	for (line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		line += strspn(line, " \t");
+		if (line[0] != '[')
+			continue;
+		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); ++i)
+			if (!strncasecmp(line, allowed[i], strlen(allowed[i])))
+				break;
+		if (i == sizeof(allowed) / sizeof(allowed[0])) {
+			fprintf(stderr, "join: --sections %s: %s is not one of [Egress], [Proxy], [Forward], [Expose], [Policy] (the rest comes from the controller)\n",
+				path, line);
+			free(copy);
+			return -EINVAL;
+		}
+	}
+	free(copy);
+	/* What the parser says, on a config of just these sections. */
+	{
+		struct strbuf t = { 0 };
+		struct conf c;
+
+		strbuf_printf(&t, "[Interface]\nPrivateKey = %s\nAddress = 10.255.255.1/32\n%s\n%s",
+			      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			      a->userspace ? "Mode = userspace" : "", a->sections);
+		ret = t.failed ? -ENOMEM
+			       : conf_parse(&c, path, t.s, t.len, err, NULL, NULL);
+		strbuf_free(&t);
+		if (ret == -EINVAL) {
+			fprintf(stderr, "join: --sections: %s (line numbers count from a 4-line [Interface] before the file)\n", err);
+			return ret;
+		}
+		if (!ret)
+			conf_free(&c);
+	}
+	return ret;
 }
 
 static void sleep_s(unsigned int s)
@@ -235,6 +299,8 @@ int cmd_join(int argc, char *argv[])
 		{ "once", no_argument, NULL, 'o' },
 		{ "no-up", no_argument, NULL, 'N' },
 		{ "status", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "sections", required_argument, NULL, 'S' },
 		{ "status-token", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -246,7 +312,7 @@ int cmd_join(int argc, char *argv[])
 		.stop = &stop,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	const char *status = NULL, *status_token = NULL, *impl;
+	const char *status = NULL, *status_token = NULL, *impl, *sections = NULL;
 	char *url = NULL;
 	int c, ret = 1;
 
@@ -286,6 +352,17 @@ int cmd_join(int argc, char *argv[])
 		case 's':
 			status = optarg;
 			break;
+		case 'm':
+			if (!strcmp(optarg, "userspace")) {
+				a.userspace = true;
+			} else if (strcmp(optarg, "tun")) {
+				fprintf(stderr, "join: --mode tun or userspace, not '%s'\n", optarg);
+				return 1;
+			}
+			break;
+		case 'S':
+			sections = optarg;
+			break;
 		case 'T':
 			status_token = optarg;
 			break;
@@ -305,11 +382,18 @@ int cmd_join(int argc, char *argv[])
 		usage(stderr);
 		return 1;
 	}
+	if (sections && load_sections(&a, sections))
+		return 1;
+	if ((a.userspace || a.sections) &&
+	    readlink("/proc/self/exe", a.self_exe, sizeof(a.self_exe) - 1) < 0) {
+		fprintf(stderr, "join: cannot find this binary: %s\n", strerror(errno));
+		return 1;
+	}
 	if (status) {
 		/* The device wg-quick starts serves it: spokewire reads these
 		 * from its environment. */
 		impl = getenv("WG_QUICK_USERSPACE_IMPLEMENTATION");
-		if (!impl || !strstr(impl, "spokewire"))
+		if (!a.userspace && !a.sections && (!impl || !strstr(impl, "spokewire")))
 			fprintf(stderr, "join: --status is served by the spokewire device: set WG_QUICK_USERSPACE_IMPLEMENTATION=spokewire (and no kernel WireGuard module)\n");
 		setenv("SPOKEWIRE_STATUS", status, 1);
 		if (status_token)
@@ -351,6 +435,7 @@ out:
 		free(a.iface_section);
 	}
 	json_decref(a.applied);
+	free(a.sections);
 	free(url);
 	return ret;
 }

@@ -160,13 +160,22 @@ int agent_write_config(const struct agent *a, json_t *peers)
 		return ret;
 	len = strlen(a->iface_section);
 	buf = strdup(a->iface_section);
+	/* Still in [Interface]: the interface section ends the text. */
+	if (a->userspace)
+		append(&buf, &len, "Mode = userspace\n");
+	if (a->sections) {
+		append(&buf, &len, "\n# from --sections\n");
+		append(&buf, &len, a->sections);
+	}
 	json_array_foreach(peers, i, p) {
 		const char *ep = str(p, "endpoint");
 		json_int_t ka = json_integer_value(
 			json_object_get(p, "persistent_keepalive"));
 
-		snprintf(line, sizeof(line), "\n[Peer]\n# %s %s\nPublicKey = %s\n",
-			 str(p, "role"), str(p, "node_id"), str(p, "public_key"));
+		snprintf(line, sizeof(line),
+			 "\n# friendly_name = %s\n[Peer]\n# %s %s\nPublicKey = %s\n",
+			 str(p, "node_id"), str(p, "role"), str(p, "node_id"),
+			 str(p, "public_key"));
 		append(&buf, &len, line);
 		if (*ep) {
 			snprintf(line, sizeof(line), "Endpoint = %s\n", ep);

@@ -1,4 +1,5 @@
-/* The agent's device side: wg-quick brings the interface up once; after
+/* The agent's device side: wg-quick (or `spokewire up`, for userspace mode
+ * and --sections) brings the interface up once; after
  * that every netmap is applied through the UAPI socket (the cross-platform
  * protocol wg(8) speaks), as a diff, so a peer that did not change keeps
  * its session and whatever endpoint it roamed to. */
@@ -264,14 +265,23 @@ int device_up(const struct agent *a)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		execlp("wg-quick", "wg-quick", "up", conf, (char *)NULL);
-		fprintf(stderr, "join: wg-quick: %s\n", strerror(errno));
+		/* Our own sections or userspace mode: `spokewire up`, which
+		 * knows them (and runs without root); else wg-quick. */
+		if (a->userspace || a->sections)
+			execl(a->self_exe, a->self_exe, "up", conf, (char *)NULL);
+		else
+			execlp("wg-quick", "wg-quick", "up", conf, (char *)NULL);
+		fprintf(stderr, "join: %s: %s\n",
+			a->userspace || a->sections ? a->self_exe : "wg-quick",
+			strerror(errno));
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "join: wg-quick up %s failed\n", conf);
+		fprintf(stderr, "join: %s up %s failed\n",
+			a->userspace || a->sections ? "spokewire" : "wg-quick",
+			conf);
 		return -EIO;
 	}
 	return 0;

@@ -375,7 +375,15 @@ static int egress_key(struct parser *p, const char *key, char *val)
 		return add_prefixes(p, val, &c->allow, &c->n_allow);
 	if (!strcasecmp(key, "Deny"))
 		return add_prefixes(p, val, &c->deny, &c->n_deny);
-	return perr(p, "unknown key '%s' in [Egress]", key);
+	if (!strcasecmp(key, "DenyWith")) {
+		if (!strcasecmp(val, "rst"))
+			c->egress_deny_rst = true;
+		else if (strcasecmp(val, "icmp"))
+			return perr(p, "DenyWith must be icmp (admin-prohibited, as a router) or rst (a refused connection), not '%s'",
+				    val);
+		return 0;
+	}
+	return perr(p, "unknown key '%s' in [Egress] (Allow, Deny, DenyWith)", key);
 }
 
 static int add_service_item(struct parser *p, char *item, void *arg)

@@ -146,6 +146,7 @@ struct conf {
 	bool has_socks5, has_http;
 	struct conf_hostport socks5, http;
 	bool has_egress;
+	bool egress_deny_rst; /* [Egress] DenyWith = rst (default icmp) */
 	struct conf_prefix *allow, *deny;
 	size_t n_allow, n_deny;
 	struct conf_policy policy;

@@ -46,6 +46,8 @@ struct controller {
 	struct store *store;
 	struct network net;
 	char endpoint[ENDPOINT_MAX_LEN + 1]; /* hub's public endpoint */
+	bool exit;       /* the hub is an exit: devices route everything */
+	char dns[208];   /* device configs' DNS line, "" for none */
 	uint8_t master_hash[HASH_LEN];
 	uint8_t node_secret[KEY_LEN]; /* derives node tokens; in the store */
 	size_t body_limit;

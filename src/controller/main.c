@@ -1,6 +1,7 @@
 /* `spokewire controller`: options, the master key, and the daemon's life:
  * open the store, start the netmap watch and HTTP, wait for a signal. */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +31,8 @@ struct options {
 	const char *data_dir;
 	const char *store;
 	const char *master_key_file;
+	const char *dns;
+	bool exit;
 	unsigned long threads;
 	unsigned long body_limit;
 	unsigned long poll_max;
@@ -59,6 +62,10 @@ static void usage(FILE *f)
 "                           was created with; a different --network is refused.\n"
 "  --endpoint HOST:PORT     the hub's public endpoint, written into spoke and\n"
 "                           device configs when the hub joined without one.\n"
+"  --exit                   the hub is an exit ([Egress]): device configs route\n"
+"                           everything through it (AllowedIPs = 0.0.0.0/0, ::/0).\n"
+"  --dns ADDR[,ADDR]        the DNS line of device configs (with --exit: a\n"
+"                           resolver the exit lets them reach).\n"
 "  --data-dir DIR           state directory (default " DEFAULT_DATA_DIR "),\n"
 "                           created 0700.\n"
 "  --store sqlite:PATH      SQLite database (default sqlite:DIR/controller.db)\n"
@@ -184,6 +191,8 @@ static int parse_options(int argc, char *argv[], struct options *o)
 		{ "auth-burst", required_argument, NULL, 'B' },
 		{ "auth-rate", required_argument, NULL, 'R' },
 		{ "watch-interval-ms", required_argument, NULL, 'W' },
+		{ "exit", no_argument, NULL, 'X' },
+		{ "dns", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -236,6 +245,14 @@ static int parse_options(int argc, char *argv[], struct options *o)
 			break;
 		case 'R':
 			ret = parse_ulong(optarg, 0, 1000000, &o->auth_rate);
+			break;
+		case 'X':
+			o->exit = true;
+			break;
+		case 'D':
+			o->dns = optarg;
+			if (strlen(optarg) > 200 || strspn(optarg, "0123456789abcdefABCDEF.:, ") != strlen(optarg))
+				ret = -EINVAL;
 			break;
 		case 'W':
 			ret = parse_ulong(optarg, 10, 60000, &o->watch_ms);
@@ -338,6 +355,8 @@ int cmd_controller(int argc, char *argv[])
 		goto out;
 	}
 	snprintf(ctl->endpoint, sizeof(ctl->endpoint), "%s", o.endpoint);
+	snprintf(ctl->dns, sizeof(ctl->dns), "%s", o.dns ? o.dns : "");
+	ctl->exit = o.exit;
 	ctl->body_limit = o.body_limit;
 	ctl->poll_max = (unsigned int)o.poll_max;
 	ctl->poll_default = POLL_DEFAULT_SEC < o.poll_max ? POLL_DEFAULT_SEC

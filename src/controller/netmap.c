@@ -19,7 +19,13 @@ static void fill_entry(const struct controller *ctl, const struct peer *self,
 	e->peer = p;
 	e->endpoint = *p->endpoint ? p->endpoint : NULL;
 	e->keepalive = 0;
-	if (self->role != ROLE_HUB && primary_hub) {
+	if (self->role == ROLE_DEVICE && primary_hub && ctl->exit) {
+		/* Everything through the exit. */
+		snprintf(e->allowed_ips, sizeof(e->allowed_ips),
+			 "0.0.0.0/0, ::/0");
+		if (!e->endpoint && *ctl->endpoint)
+			e->endpoint = ctl->endpoint;
+	} else if (self->role != ROLE_HUB && primary_hub) {
 		network_cidrs(&ctl->net, e->allowed_ips,
 			      sizeof(e->allowed_ips));
 		if (!e->endpoint && *ctl->endpoint)
@@ -171,6 +177,8 @@ char *wgconf_render(const struct controller *ctl, const struct peer *self,
 		port = endpoint_port(ctl->endpoint);
 	if (port)
 		text_add(&t, "ListenPort = %s\n", port);
+	if (self->role == ROLE_DEVICE && *ctl->dns)
+		text_add(&t, "DNS = %s\n", ctl->dns);
 	for (i = 0; i < nm->n; ++i) {
 		const struct netmap_entry *e = &nm->entries[i];
 

@@ -123,5 +123,7 @@ int daemon_uapi_set(void *ctx, const struct uapi_config *cfg)
 		wg_peer_remove_all(d->wg);
 	for (i = 0; i < cfg->n_peers; ++i)
 		apply_peer(d, &cfg->peers[i]);
+	if (d->inner && d->inner->peers_changed)
+		d->inner->peers_changed(d->inner_ctx);
 	return 0;
 }

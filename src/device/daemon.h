@@ -62,6 +62,9 @@ struct daemon_inner {
 	/* /status: the inner side's figures added to obj ("stack",
 	 * "relay"). May be NULL. */
 	void (*status)(void *ctx, json_t *obj);
+	/* After a UAPI set: peers or their AllowedIPs may be gone. May be
+	 * NULL. */
+	void (*peers_changed)(void *ctx);
 	/* /health: its checks added to checks; true if one fails. May be
 	 * NULL. */
 	bool (*health)(void *ctx, json_t *checks);

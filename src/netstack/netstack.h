@@ -311,6 +311,10 @@ int netstack_tcp_shutdown(struct netstack_tcp *c);
 void netstack_tcp_close(struct netstack_tcp *c);
 /* Releases the handle and resets the connection. */
 void netstack_tcp_abort(struct netstack_tcp *c);
+/* Ends the connection now without releasing the handle: RST to the peer
+ * and closed(err) to the owner, as when the peer resets. For a peer that
+ * is gone (a revoked user): its relayed connections must not hang on. */
+void netstack_tcp_reset(struct netstack_tcp *c, int err);
 
 /* Keepalive with the stack's idle/interval/count (on: true). */
 void netstack_tcp_set_keepalive(struct netstack_tcp *c, bool on);

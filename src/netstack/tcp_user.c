@@ -419,6 +419,16 @@ void netstack_tcp_abort(struct netstack_tcp *c)
 	tcp_release(c);
 }
 
+void netstack_tcp_reset(struct netstack_tcp *c, int err)
+{
+	if (!c || c->state == NETSTACK_TCP_CLOSED)
+		return;
+	if (c->state != NETSTACK_TCP_SYN_SENT &&
+	    c->state != NETSTACK_TCP_TIME_WAIT)
+		tcp_send_rst(c);
+	tcp_set_closed(c, err);
+}
+
 void netstack_tcp_close(struct netstack_tcp *c)
 {
 	if (!c)

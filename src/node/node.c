@@ -75,6 +75,8 @@ static void inner_deliver(void *ctx, struct pktbuf *pb)
 	netstack_input(n->st, pb);
 }
 
+static void hairpin_drain(struct node *n);
+
 static void inner_flush(void *ctx)
 {
 	struct node *n = ctx;
@@ -83,6 +85,7 @@ static void inner_flush(void *ctx)
 		return; /* teardown after a failed setup */
 	netstack_set_clock(n->st, clock_mono_ns());
 	netstack_flush(n->st);
+	hairpin_drain(n);
 	arm_timer(n);
 }
 
@@ -239,7 +242,20 @@ static bool inner_health(void *ctx, json_t *checks)
 	return out;
 }
 
+static void inner_peers_changed(void *ctx)
+{
+	struct node *n = ctx;
+	size_t k;
+
+	netstack_set_clock(n->st, clock_mono_ns());
+	k = node_reset_orphans(n);
+	if (k)
+		fprintf(stderr, "%s: %zu connection%s of a removed peer reset\n",
+			n->d.ifname, k, k == 1 ? "" : "s");
+}
+
 static const struct daemon_inner node_inner = {
+	.peers_changed = inner_peers_changed,
 	.status = inner_status,
 	.health = inner_health,
 	.deliver = inner_deliver,
@@ -248,11 +264,65 @@ static const struct daemon_inner node_inner = {
 	.reload = inner_reload,
 };
 
+/* The IPv4 or IPv6 destination of an outbound packet, or NULL. */
+static const uint8_t *out_dst(struct pktbuf *pb, int *family)
+{
+	const uint8_t *p = pkt_data(pb);
+
+	if (pb->len >= 20 && (p[0] >> 4) == 4) {
+		*family = AF_INET;
+		return p + 16;
+	}
+	if (pb->len >= 40 && (p[0] >> 4) == 6) {
+		*family = AF_INET6;
+		return p + 24;
+	}
+	return NULL;
+}
+
 static void stack_output(void *ctx, struct pktbuf *pb)
 {
 	struct node *n = ctx;
+	const uint8_t *dst;
+	int family;
 
+	/* Back into the stack, after this call: what it sends itself (the
+	 * answers of [Egress] to an exit's own [Proxy]), and an exit's own
+	 * connections to where no peer is, for [Egress] to take. */
+	if ((dst = out_dst(pb, &family)) &&
+	    (netstack_is_local(n->st, family, dst) ||
+	     (n->egress &&
+	      !allowedips_lookup(&n->d.wg->allowedips, family, dst)))) {
+		pb->next = NULL;
+		if (n->hairpin_tail)
+			n->hairpin_tail->next = pb;
+		else
+			n->hairpin_head = pb;
+		n->hairpin_tail = pb;
+		return;
+	}
 	wg_send(n->d.wg, pb);
+}
+
+/* Feeds the looped-back packets to the stack (which may loop back more:
+ * a few rounds, then the rest waits for the next flush). */
+static void hairpin_drain(struct node *n)
+{
+	int round;
+
+	for (round = 0; round < 8 && n->hairpin_head; ++round) {
+		struct pktbuf *pb = n->hairpin_head;
+
+		n->hairpin_head = n->hairpin_tail = NULL;
+		while (pb) {
+			struct pktbuf *next = pb->next;
+
+			pb->next = NULL;
+			netstack_input(n->st, pb);
+			pb = next;
+		}
+		netstack_flush(n->st);
+	}
 }
 
 /* Not gated on verbose: the stack reports what should never happen. */
@@ -331,6 +401,7 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err)
 		return ret;
 	}
 	node_policy_apply(n, c);
+	n->egress = c->has_egress;
 	n->relay = relay_new(n->d.loop, n->st, verbose);
 	if (!n->relay)
 		return -ENOMEM;
@@ -368,6 +439,13 @@ void node_teardown(struct node *n)
 		close(n->timer_fd);
 	}
 	n->timer_fd = -1;
+	while (n->hairpin_head) {
+		struct pktbuf *pb = n->hairpin_head;
+
+		n->hairpin_head = pb->next;
+		pktpool_put(&n->d.pool, pb);
+	}
+	n->hairpin_tail = NULL;
 	daemon_teardown(&n->d);
 	netstack_free(n->st);
 	n->st = NULL;

@@ -21,6 +21,11 @@ struct node {
 	uint64_t timer_arms; /* timerfd_settime calls that took */
 	uint64_t next_relay_tick;
 
+	/* [Egress]: our own stack's connections to where no peer is (the
+	 * [Proxy] of an exit) loop back into it and leave through [Egress]. */
+	bool egress;
+	struct pktbuf *hairpin_head, *hairpin_tail;
+
 	/* route.c: [Policy] in userspace mode */
 	bool routes;        /* SpokeToSpoke given: peer to peer through us */
 	enum conf_s2s s2s;
@@ -47,6 +52,9 @@ void node_policy_apply(struct node *n, const struct conf *c);
 /* A decrypted packet from a peer: true if it was for another peer and
  * taken (sent on, or refused with an ICMP error); false: the stack's. */
 bool node_route(struct node *n, struct pktbuf *pb);
+/* After the peers changed: connections whose remote no peer covers now
+ * reset (RST, relay closed); how many. */
+size_t node_reset_orphans(struct node *n);
 /* The stack's ops->may_open: false for a peer's address under
  * HubOriginates = no (logged, at most once per 10 s). */
 struct netstack_addr;

@@ -5,6 +5,8 @@
  * policy: HubOriginates = no refuses what the node would open towards a
  * peer. The TUN mode's equivalent is the nftables table (ifup.c). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -152,4 +154,44 @@ bool node_may_open(struct node *n, const struct netstack_addr *dst)
 			(unsigned long long)n->route_stats.open_refused);
 	}
 	return false;
+}
+
+/* After a UAPI set: a connection whose remote no peer covers any more (a
+ * revoked user) is reset, so the relay closes its host side at once. */
+struct orphans {
+	struct node *n;
+	struct netstack_tcp **v;
+	size_t len, cap;
+};
+
+static void find_orphan(void *ctx, const struct netstack_tcp *c)
+{
+	struct orphans *o = ctx;
+	const struct netstack_addr *r = netstack_tcp_remote(c);
+	struct netstack_tcp **v;
+
+	if (allowedips_lookup(&o->n->d.wg->allowedips, r->family, r->ip))
+		return;
+	if (o->len == o->cap) {
+		v = realloc(o->v, (o->cap ? o->cap * 2 : 16) * sizeof(*v));
+		if (!v)
+			return;
+		o->v = v;
+		o->cap = o->cap ? o->cap * 2 : 16;
+	}
+	o->v[o->len++] = (struct netstack_tcp *)c;
+}
+
+size_t node_reset_orphans(struct node *n)
+{
+	struct orphans o = { .n = n };
+	size_t i;
+
+	netstack_tcp_foreach(n->st, find_orphan, &o);
+	for (i = 0; i < o.len; ++i)
+		netstack_tcp_reset(o.v[i], -ECONNRESET);
+	free(o.v);
+	if (o.len)
+		netstack_flush(n->st);
+	return o.len;
 }

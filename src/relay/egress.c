@@ -50,8 +50,11 @@ static enum netstack_accept on_syn(void *ctx, struct netstack_listener *l,
 	enum netstack_accept how = egress_check(e, dst, "tcp");
 	struct sockaddr_storage ss;
 
-	if (how == NETSTACK_REFUSE_PROHIBITED)
+	if (how == NETSTACK_REFUSE_PROHIBITED) {
 		e->r->stats.egress_denied++;
+		if (e->deny_rst)
+			return NETSTACK_REFUSE_RST;
+	}
 	if (how != NETSTACK_ACCEPT)
 		return how;
 	e->r->stats.egress_allowed++;
@@ -280,6 +283,7 @@ int egress_add(struct relay *r, const struct conf *c, char *err)
 	}
 	e->n_allow = c->n_allow;
 	e->n_deny = c->n_deny;
+	e->deny_rst = c->egress_deny_rst;
 	e->n_ours = c->n_addrs;
 	for (i = 0; i < e->n_ours; ++i) /* the addresses, not their subnets */
 		e->ours[i].cidr = e->ours[i].family == AF_INET ? 32 : 128;

@@ -42,6 +42,7 @@ struct egress {
 	struct netstack_echo *echo;
 	struct flowtab ping;
 	bool ping_off_logged;         /* "ping sockets not permitted" said */
+	bool deny_rst;                /* denied TCP gets a reset, not ICMP */
 	uint8_t *buf;                 /* one datagram read from the host */
 };
 
