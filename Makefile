@@ -4,10 +4,13 @@
 
 CC ?= cc
 BUILD ?= build
-PKGS := libsodium libb2 libcrypto gmp jansson libmicrohttpd libcurl sqlite3 libpq libqrencode
+# Linked: what every role uses. Lazy: opened on first use by the roles
+# that need them (src/lazy/), so a device daemon does not load them.
+PKGS := libsodium libb2 libcrypto gmp jansson
+LAZY_PKGS := libmicrohttpd libcurl sqlite3 libpq libqrencode
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl
 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \

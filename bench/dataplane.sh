@@ -1,11 +1,16 @@
 #!/bin/bash
-# The data-plane targets: spokewire<->spokewire against
-# wireguard-go<->wireguard-go on the same machine, in the same run. Two
-# namespaces over veth; the implementations alternate for ROUNDS rounds and
-# the medians are compared: one TCP flow each way, 4 parallel flows, UDP
-# (1,400-byte datagrams: the highest offered rate with under 1% loss), ping
-# RTT; then the responder-handshake microbenchmark and memory (idle RSS with
-# one peer, and per idle peer with 10,000 of them).
+# The data-plane targets: spokewire<->spokewire against the reference,
+# current wireguard-go with its Linux offloads (../shared/anchors/
+# wireguard-go-offload; WG_OFFLOAD=PATH for another build) on the same
+# machine, in the same run; DEBIAN=1 adds Debian's wireguard-go as a third
+# column. Two namespaces over veth; the implementations alternate for
+# ROUNDS rounds and the medians are compared: one TCP flow each way, 4
+# parallel flows, UDP (1,400-byte datagrams: the highest offered rate with
+# under 1% loss), ping RTT, and the CPU both daemons spend (user + system,
+# from /proc) per GiB carried by one TCP flow and by UDP at a fixed rate
+# every implementation sustains (UDP_FIXED Mbit/s); then the
+# responder-handshake microbenchmark and memory (idle RSS with one peer,
+# and per idle peer with 10,000 of them).
 #   ROUNDS=3 SECONDS_PER_TEST=5 bench/dataplane.sh
 # Not part of the test suite. Needs root; builds build/spokewire first.
 set -u
@@ -14,6 +19,7 @@ make -s -j"$(nproc)" all bench-bins || exit 1
 export SPOKEWIRE=$PWD/build/spokewire
 export WG_LOG_LEVEL=error
 ROUNDS=${ROUNDS:-3}
+UDP_FIXED=${UDP_FIXED:-200}
 DUR=${SECONDS_PER_TEST:-5}
 UDP_DUR=${UDP_SECONDS:-2}
 UDP_STEPS=${UDP_STEPS:-6}
@@ -89,6 +95,29 @@ count_allocs() {
 # rss_kib PID
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
+# cpu_ticks PID...: user + system clock ticks of the processes, threads
+# included.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do
+		t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+	done
+	echo $t
+}
+
+# cpu_per_gib NS DEST PIDS IPERF-ARGS...: CPU seconds both daemons spend per
+# GiB iperf3 carries (receiver's count).
+cpu_per_gib() {
+	local ns=$1 dst=$2 pids=$3 t0 t1 bytes
+	shift 3
+	t0=$(cpu_ticks $pids)
+	bytes=$(nsx "$ns" timeout $((DUR + 15)) iperf3 -c "$dst" -t "$DUR" -J "$@" 2>/dev/null |
+		python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; print(int((e.get("sum_received") or e["sum"])["bytes"]))' 2>/dev/null || echo 0)
+	t1=$(cpu_ticks $pids)
+	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$bytes" \
+		'BEGIN { if (b > 0) printf "%.2f", t / hz / (b / 1073741824); else print "nan" }'
+}
+
 # tunnel NS_A NS_B LINK IF_A IF_B IMPL_A IMPL_B NET: two namespaces over veth
 # LINK, a WireGuard interface in each (NET.1 and NET.2), fresh keys; fails
 # unless NET.2 answers a ping from NS_A.
@@ -112,7 +141,7 @@ memory() {
 	local impl=$1 a b ifa ifb one many
 	a="$PFX-ma" b="$PFX-mb"
 	ifa=$(ifname c) ifb=$(ifname d)
-	tunnel "$a" "$b" 2 "$ifa" "$ifb" "$impl" wireguard-go 10.78.0 ||
+	tunnel "$a" "$b" 2 "$ifa" "$ifb" "$impl" "$impl" 10.78.0 ||
 		die "$impl memory tunnel did not come up"
 	sleep 1
 	one=$(rss_kib "${T_PID[$ifa]}")
@@ -153,6 +182,8 @@ run_round() {
 	nsx "$a" ping -n -c 100 -i 0.02 10.77.0.2 >"$T_DIR/ping.txt"
 	sample "$impl" "rtt_ms" "$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$T_DIR/ping.txt" | median)"
 	sample "$impl" "rtt_mean_ms" "$(awk -F/ '/^rtt/ { print $5 }' "$T_DIR/ping.txt")"
+	sample "$impl" "cpu_s_per_gib_tcp" "$(cpu_per_gib "$a" 10.77.0.2 "${T_PID[$ifa]} ${T_PID[$ifb]}")"
+	sample "$impl" "cpu_s_per_gib_udp" "$(cpu_per_gib "$a" 10.77.0.2 "${T_PID[$ifa]} ${T_PID[$ifb]}" -u -l 1400 -b "${UDP_FIXED}M" -w 8M)"
 	if [ "$impl" = spokewire ] && [ -z "${ALLOCS:-}" ]; then
 		ALLOCS=$(count_allocs "$a" "${T_PID[$ifa]}" "${T_PID[$ifb]}")
 	fi
@@ -163,31 +194,52 @@ run_round() {
 	ip netns del "$b"
 }
 
-echo "rounds: $ROUNDS, $DUR s per iperf3 run, $(nproc) cores"
+REF=${REF:-wgo-offload}
+IMPLS="$REF spokewire"
+[ "${DEBIAN:-0}" = 1 ] && [ "$REF" != wireguard-go ] && IMPLS="$IMPLS wireguard-go"
+[ "$REF" = wgo-offload ] && { [ -x "$WG_OFFLOAD" ] || die "no $WG_OFFLOAD (WG_OFFLOAD=PATH, or REF=wireguard-go)"; }
+echo "rounds: $ROUNDS, $DUR s per iperf3 run, $(nproc) cores; reference $REF"
 for ((i = 1; i <= ROUNDS; i++)); do
-	for impl in wireguard-go spokewire; do
+	for impl in $IMPLS; do
 		echo "round $i/$ROUNDS: $impl ..." >&2
 		run_round "$impl"
 	done
 done
 
-for impl in wireguard-go spokewire; do
+for impl in $IMPLS; do
 	echo "memory: $impl ..." >&2
 	memory "$impl"
 done
 
-printf '\n%-18s %14s %14s %8s\n' metric wireguard-go spokewire ratio
-for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rtt_mean_ms rss_1peer_mib kib_per_idle_peer; do
-	g=$(echo "${R["wireguard-go $m"]}" | median)
-	s=$(echo "${R["spokewire $m"]}" | median)
-	printf '%-18s %14s %14s %8s\n' "$m" "$g" "$s" \
+# The table: the reference, spokewire, their ratio (and Debian's column).
+printf '\n%-18s %14s %14s %8s' metric "$REF" spokewire ratio
+[[ $IMPLS == *" wireguard-go"* ]] && printf ' %14s' wireguard-go
+printf '\n'
+for m in tcp_up_mbps tcp_down_mbps tcp4_up_mbps udp_mbps rtt_ms rtt_mean_ms cpu_s_per_gib_tcp cpu_s_per_gib_udp rss_1peer_mib kib_per_idle_peer; do
+	g=$(echo "${R["$REF $m"]:-}" | median)
+	s=$(echo "${R["spokewire $m"]:-}" | median)
+	printf '%-18s %14s %14s %8s' "$m" "$g" "$s" \
 		"$(awk -v s="$s" -v g="$g" 'BEGIN { if (g > 0) printf "%.2f", s / g; else print "nan" }')"
+	[[ $IMPLS == *" wireguard-go"* ]] && printf ' %14s' "$(echo "${R["wireguard-go $m"]:-}" | median)"
+	printf '\n'
 done
-echo "(ratio = spokewire / wireguard-go; higher is better for Mbit/s, lower for rtt and memory)"
+echo "(ratio = spokewire / $REF; higher is better for Mbit/s, lower for rtt, CPU and memory)"
 echo "samples (per round):"
 for k in "${!R[@]}"; do echo "  $k:${R[$k]}"; done | sort
-echo "targets: tcp/udp ratio >= 4, rtt (median) ratio <= 0.5, rss_1peer <= 16 MiB, <= 1 KiB per idle peer"
+echo "targets against wgo-offload: tcp >= 2.0, cpu per GiB <= 0.5, udp >= 4, rtt (median) <= 0.5,"
+echo "  rss_1peer <= 1.0, <= 1 KiB per idle peer; UDP_FIXED=$UDP_FIXED Mbit/s for the UDP CPU figure"
 echo "allocations in the spokewire daemons on the data path: ${ALLOCS:-not measured} (target: 0)"
+# One short-lived process each, median of 10: what every spokewire
+# command pays to start.
+run_ms() { local t0; t0=$(date +%s%N); "$@" >/dev/null; echo $((($(date +%s%N) - t0) / 1000)); }
+gs="" ws=""
+for i in $(seq 10); do
+	gs="$gs $(run_ms "$SPOKEWIRE" genkey)"
+	ws="$ws $(run_ms wg genkey)"
+done
+g=$(echo "$gs" | median)
+w=$(echo "$ws" | median)
+echo "genkey: spokewire $g us, wg $w us: ratio $(ratio "$g" "$w") (target <= 2)"
 echo
 build/bench-handshake 30000 2>/dev/null
 echo "target: >= 7000 responder handshakes/s per core where X25519 runs 29,000/s (ceiling 8,500),"

@@ -24,7 +24,6 @@ static int grow(struct pktpool *pool)
 {
 	struct pktbuf *chunk;
 	void **chunks;
-	size_t i;
 
 	if (pool->total + PKTBUF_CHUNK > pool->max)
 		return -1;
@@ -36,10 +35,10 @@ static int grow(struct pktpool *pool)
 	if (!chunk)
 		return -1;
 	pool->chunks[pool->nchunks++] = chunk;
-	for (i = 0; i < PKTBUF_CHUNK; ++i) {
-		chunk[i].next = pool->free;
-		pool->free = &chunk[i];
-	}
+	/* Handed out from the front as needed, so untouched buffers cost no
+	 * memory (a device with one quiet peer uses a few pages, not 1 MiB). */
+	pool->carve = chunk;
+	pool->ncarve = PKTBUF_CHUNK;
 	pool->nfree += PKTBUF_CHUNK;
 	pool->total += PKTBUF_CHUNK;
 	return 0;
@@ -49,10 +48,15 @@ struct pktbuf *pktpool_get(struct pktpool *pool)
 {
 	struct pktbuf *pb;
 
-	if (!pool->free && grow(pool) < 0)
+	if (!pool->free && !pool->ncarve && grow(pool) < 0)
 		return NULL;
-	pb = pool->free;
-	pool->free = pb->next;
+	if (pool->free) {
+		pb = pool->free;
+		pool->free = pb->next;
+	} else {
+		pb = pool->carve++;
+		pool->ncarve--;
+	}
 	pool->nfree--;
 	pb->next = NULL;
 	pb->off = PKTBUF_HEADROOM;

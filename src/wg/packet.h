@@ -64,6 +64,8 @@ _Static_assert(sizeof(struct pktbuf) == 4096, "pktbuf is one page");
 
 struct pktpool {
 	struct pktbuf *free;
+	struct pktbuf *carve; /* the newest chunk's buffers never handed out */
+	size_t ncarve;
 	size_t nfree, total, max;
 	void **chunks;
 	size_t nchunks;

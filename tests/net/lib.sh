@@ -35,6 +35,9 @@ PFX="swt${T_NAME:0:3}$$"
 WG_RUN=/var/run/wireguard
 
 IMPL_A=${IMPL_A:-spokewire}
+# The reference for benchmarks: current wireguard-go with its offloads
+# (IMPL wgo-offload), kept beside the repository.
+WG_OFFLOAD=${WG_OFFLOAD:-$(cd "$T_ROOT/.." && pwd)/shared/anchors/wireguard-go-offload}
 IMPL_B=${IMPL_B:-wireguard-go}
 
 if [ -z "${SPOKEWIRE:-}" ]; then
@@ -162,6 +165,7 @@ veth_link() {
 impl_cmd() {
 	case $1 in
 	wireguard-go) echo "env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=${WG_LOG_LEVEL:-verbose} wireguard-go" ;;
+	wgo-offload) echo "env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=${WG_LOG_LEVEL:-verbose} $WG_OFFLOAD" ;;
 	spokewire) echo "$SPOKEWIRE" ;;
 	*) die "unknown implementation '$1' (spokewire or wireguard-go)" ;;
 	esac
@@ -171,6 +175,7 @@ impl_cmd() {
 impl_comm() {
 	case $1 in
 	wireguard-go) echo wireguard-go ;;
+	wgo-offload) basename "$WG_OFFLOAD" | cut -c1-15 ;;
 	*) basename "$SPOKEWIRE" | cut -c1-15 ;;
 	esac
 }
@@ -183,7 +188,7 @@ impl_comm() {
 # signalfd-based daemon deaf to SIGINT.
 start_wg() {
 	local ns=$1 ifc=$2 impl=${3:-$IMPL_A} log="$T_DIR/$2.log" pid cmd
-	case $impl in spokewire | wireguard-go) ;; *) die "unknown implementation '$impl'" ;; esac
+	case $impl in spokewire | wireguard-go | wgo-offload) ;; *) die "unknown implementation '$impl'" ;; esac
 	cmd=$(impl_cmd "$impl")
 	[ -S "$WG_RUN/$ifc.sock" ] && rm -f "$WG_RUN/$ifc.sock"
 	# shellcheck disable=SC2086

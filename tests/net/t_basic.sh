@@ -19,6 +19,12 @@ PORT_B=51821
 
 wg_dev "$NS_A" "$IF_A" "$IMPL_A" a $PORT_A 10.10.0.1/24 fd10::1/64
 wg_dev "$NS_B" "$IF_B" "$IMPL_B" b $PORT_B 10.10.0.2/24 fd10::2/64
+# A device daemon loads no other role's libraries (the controller's
+# stores and HTTP server, the agent's HTTP client: GnuTLS, Kerberos, ...).
+if [ "$IMPL_A" = spokewire ]; then
+	maps=$(grep -oE 'lib(pq|sqlite3|curl|microhttpd|gnutls|krb5|ldap|qrencode)[^/ ]*' "/proc/${T_PID[$IF_A]}/maps" | sort -u | tr '\n' ' ')
+	if [ -z "$maps" ]; then pass device-loads-only-its-libraries; else fail device-loads-only-its-libraries "$maps"; fi
+fi
 wg_peer "$NS_A" "$IF_A" b 10.10.0.2/32,fd10::2/128 "$(outer4 1 2):$PORT_B"
 wg_peer "$NS_B" "$IF_B" a 10.10.0.1/32,fd10::1/128 "$(outer4 1 1):$PORT_A"
 
