@@ -226,6 +226,9 @@ static void print_doc(json_t *doc, const struct style *st)
 		json_array_foreach(json_object_get(p, "allowed_ips"), k, v)
 			printf("%s%s", k ? ", " : "", json_string_value(v));
 		printf("%s\n", json_array_size(json_object_get(p, "allowed_ips")) ? "" : "(none)");
+		if (!strcmp(str(p, "health"), "warn"))
+			printf("  %shealth: warn%s (watched, and silent too long)\n",
+			       st->yellow, st->off);
 		if (json_is_integer(age)) {
 			human_age(a, sizeof(a), (long long)json_integer_value(age));
 			printf("  latest handshake: %s%s%s (%s)\n",

@@ -155,9 +155,9 @@ json_t *status_health(struct daemon *d, int *http_code)
 			"componentId", key, "status", late ? "warn" : "pass",
 			"observedValue", (json_int_t)age, "observedUnit", "s",
 			"output", out));
-		if (p->name[0])
+		if (wg_peer_name(p)[0])
 			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
-					    "componentName", json_string(p->name));
+					    "componentName", json_string(wg_peer_name(p)));
 		if (late && !strcmp(overall, "pass"))
 			overall = "warn";
 	}
@@ -232,12 +232,14 @@ json_t *status_json(struct daemon *d)
 		"health", json_object_get(h, "status"));
 	json_decref(h);
 	for_each_peer(wg, p) {
+		static const uint64_t none[WG_DIAG_COUNT];
+		const uint64_t *pdiag = p->extra ? p->extra->diag : none;
 		json_t *jp, *ips = json_array();
 
 		key_to_base64(key, p->handshake.remote_static);
 		allowedips_walk(&p->allowedips, add_prefix, ips);
 		jp = json_pack("{s:s*, s:s, s:s*, s:o, s:I, s:I, s:i, s:b, s:o, s:o, s:o}",
-			"friendly_name", p->name[0] ? p->name : NULL,
+			"friendly_name", wg_peer_name(p)[0] ? wg_peer_name(p) : NULL,
 			"public_key", key,
 			"endpoint", wg_endpoint_str(&p->endpoint, buf, sizeof(buf)),
 			"allowed_ips", ips,
@@ -245,9 +247,13 @@ json_t *status_json(struct daemon *d)
 			"tx_bytes", (json_int_t)p->tx_bytes,
 			"persistent_keepalive", p->persistent_keepalive_interval,
 			"connected", connected(p, now_real),
-			"handshake_failures", diag_counts(p->diag, false),
-			"dropped", diag_counts(p->diag, true),
-			"hints", diag_hints(p->diag));
+			"handshake_failures", diag_counts(pdiag, false),
+			"dropped", diag_counts(pdiag, true),
+			"hints", diag_hints(pdiag));
+		if (watched(d, p))
+			json_object_set_new(jp, "health", json_string(
+				silence_s(d, p, now_real) > d->status.health_age_s
+					? "warn" : "pass"));
 		if (p->last_handshake_real_ns) {
 			rfc3339(when, sizeof(when), p->last_handshake_real_ns);
 			json_object_set_new(jp, "latest_handshake", json_string(when));
@@ -326,7 +332,7 @@ static void peer_labels(struct strbuf *b, const struct daemon *d,
 		strbuf_printf(b, "%s%s", i ? "," : "",
 			      json_string_value(json_array_get(ips, i)));
 	strbuf_printf(b, "\",friendly_name=\"");
-	label(b, p->name);
+	label(b, wg_peer_name(p));
 	strbuf_printf(b, "\"}");
 	json_decref(ips);
 }

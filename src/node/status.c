@@ -21,12 +21,11 @@ void node_status_names(struct daemon *d, const struct conf *c)
 	size_t i;
 
 	for_each_peer(d->wg, peer)
-		peer->name[0] = '\0';
+		wg_peer_set_name(peer, "");
 	for (i = 0; i < c->n_peers; ++i) {
 		peer = wg_peer_lookup(d->wg, c->peers[i].public_key);
 		if (peer)
-			snprintf(peer->name, sizeof(peer->name), "%s",
-				 c->peers[i].name);
+			wg_peer_set_name(peer, c->peers[i].name);
 	}
 }
 

@@ -1,5 +1,7 @@
 /* Refusal reasons: counters and the once-a-minute hint (see diag.h). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +20,36 @@ static const char *const names[WG_DIAG_COUNT] = {
 	[WG_DIAG_DECRYPT] = "decrypt",
 	[WG_DIAG_REPLAY] = "replay",
 };
+
+struct peer_extra *wg_peer_extra(struct peer *peer)
+{
+	if (!peer->extra)
+		peer->extra = calloc(1, sizeof(*peer->extra));
+	return peer->extra;
+}
+
+uint64_t wg_peer_diag(const struct peer *peer, enum wg_diag d)
+{
+	return peer->extra && d < WG_DIAG_COUNT ? peer->extra->diag[d] : 0;
+}
+
+const char *wg_peer_name(const struct peer *peer)
+{
+	return peer->extra ? peer->extra->name : "";
+}
+
+int wg_peer_set_name(struct peer *peer, const char *name)
+{
+	struct peer_extra *x;
+
+	if (!name[0] && !peer->extra)
+		return 0;
+	x = wg_peer_extra(peer);
+	if (!x)
+		return -ENOMEM;
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	return 0;
+}
 
 const char *wg_diag_name(enum wg_diag d)
 {
@@ -74,10 +106,10 @@ static void say(struct wg_device *wg, enum wg_diag d, struct peer *peer,
 		snprintf(from, sizeof(from), "(no endpoint)");
 	if (peer) {
 		key_to_base64(key, peer->handshake.remote_static);
-		snprintf(who, sizeof(who), "peer %s%s%.12s...%s",
-			 peer->name[0] ? peer->name : "",
-			 peer->name[0] ? " (" : "", key,
-			 peer->name[0] ? ")" : "");
+		const char *name = wg_peer_name(peer);
+
+		snprintf(who, sizeof(who), "peer %s%s%.12s...%s", name,
+			 name[0] ? " (" : "", key, name[0] ? ")" : "");
 	} else {
 		snprintf(who, sizeof(who), "%s", from);
 	}
@@ -140,9 +172,9 @@ void wg_diag(struct wg_device *wg, enum wg_diag d, struct peer *peer,
 	if (d >= WG_DIAG_COUNT)
 		return;
 	wg->diag_total[d]++;
-	if (peer) {
-		n = ++peer->diag[d];
-		last = &peer->diag_last_log[d];
+	if (peer && wg_peer_extra(peer)) {
+		n = ++peer->extra->diag[d];
+		last = &peer->extra->diag_last_log[d];
 	} else if (src && src->sa.sa_family != AF_UNSPEC) {
 		struct wg_diag_source *s = source_slot(wg, src);
 

@@ -47,6 +47,21 @@ struct wg_diag_source {
 struct wg_device;
 struct peer;
 
+/* What only some peers need, allocated the first time it is: counts of
+ * refusals (and when each was last told), the friendly name. */
+struct peer_extra {
+	uint64_t diag[WG_DIAG_COUNT];
+	uint64_t diag_last_log[WG_DIAG_COUNT];
+	char name[32];
+};
+/* The peer's, made if needed: NULL only when memory is short. */
+struct peer_extra *wg_peer_extra(struct peer *peer);
+/* How often d was counted against the peer; its name, or "". */
+uint64_t wg_peer_diag(const struct peer *peer, enum wg_diag d);
+const char *wg_peer_name(const struct peer *peer);
+/* Sets (or with "" clears) the friendly name. 0 or -ENOMEM. */
+int wg_peer_set_name(struct peer *peer, const char *name);
+
 /* "ADDR:PORT" or "[ADDR]:PORT" into buf, or NULL for no address. */
 const char *wg_endpoint_str(const union endpoint *ep, char *buf, size_t len);
 /* "wrong_key", "unknown_peer", ...: the names /status and /metrics use. */

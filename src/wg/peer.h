@@ -41,9 +41,9 @@ struct peer {
 	uint64_t last_sent_handshake; /* monotonic ns */
 	uint16_t persistent_keepalive_interval;
 	uint32_t tag; /* the embedder's (a node's policy group); 0 by default */
-	char name[32]; /* the embedder's: a friendly name for messages, or "" */
-	uint64_t diag[WG_DIAG_COUNT];          /* diag.c */
-	uint64_t diag_last_log[WG_DIAG_COUNT];
+	/* diag.c: refusals counted against this peer, and its friendly name;
+	 * made on first use (an idle peer stays small). */
+	struct peer_extra *extra;
 
 	/* timers.c: absolute monotonic deadlines, 0 = not pending. */
 	uint64_t timers[TIMER_COUNT];

@@ -177,6 +177,7 @@ void wg_peer_remove(struct peer *peer)
 	wg_purge_staged(peer);
 	noise_handshake_clear(peer);
 	noise_keypairs_clear(peer);
+	free(peer->extra);
 	memzero(peer, sizeof(*peer));
 	free(peer);
 }

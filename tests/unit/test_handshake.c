@@ -233,7 +233,7 @@ static void test_source_filter(void)
 	send_ip(&A, 7, 2, 10);
 	pump();
 	CHECK(B.delivered == 1);
-	CHECK(peer_of(&B)->diag[WG_DIAG_ALLOWED_IPS] == 2);
+	CHECK(wg_peer_diag(peer_of(&B), WG_DIAG_ALLOWED_IPS) == 2);
 	CHECK(B.diag_lines[WG_DIAG_ALLOWED_IPS] == 1);
 	CHECK(strstr(B.last_diag, "sent a packet from 10.0.0.7, outside its AllowedIPs"));
 	advance(61 * NS_PER_SEC);
@@ -274,9 +274,9 @@ static void test_no_peer_multicast(void)
 	REQUIRE(p);
 	inet_pton(AF_INET, "10.0.0.5", &a);
 	CHECK(wg_peer_add_allowedip(p, AF_INET, &a, 32) == 0);
-	snprintf(p->name, sizeof(p->name), "edge-5");
+	CHECK(wg_peer_set_name(p, "edge-5") == 0);
 	send_ip(&A, 1, 5, 10);
-	CHECK(p->diag[WG_DIAG_NO_ENDPOINT] == 1);
+	CHECK(wg_peer_diag(p, WG_DIAG_NO_ENDPOINT) == 1);
 	CHECK(strstr(A.last_diag, "peer edge-5 ("));
 	CHECK(strstr(A.last_diag, "has no endpoint yet"));
 	teardown();
@@ -306,9 +306,9 @@ static void test_mac_wrong_key(void)
 	CHECK(B.wg->diag_sources[0].count[WG_DIAG_WRONG_KEY] == 1 ||
 	      B.wg->diag_sources[1].count[WG_DIAG_WRONG_KEY] == 1);
 	CHECK(strstr(B.last_diag, "192.0.2.1:51820 sends handshakes for another public key"));
-	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 0);
+	CHECK(wg_peer_diag(p, WG_DIAG_NO_RESPONSE) == 0);
 	advance(120 * NS_PER_SEC);
-	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 1);
+	CHECK(wg_peer_diag(p, WG_DIAG_NO_RESPONSE) == 1);
 	CHECK(strstr(A.last_diag, "no answer to handshakes for 90 s"));
 	/* each retry was one more wrong_key, told once */
 	CHECK(B.wg->diag_total[WG_DIAG_WRONG_KEY] >= MAX_TIMER_HANDSHAKES);
@@ -389,7 +389,7 @@ static void test_replayed_initiation(void)
 	set_clock();
 	wg_receive(B.wg, copy, &A.addr);
 	CHECK(B.nqueue == 0);
-	CHECK(peer_of(&B)->diag[WG_DIAG_STALE_TIMESTAMP] == 1);
+	CHECK(wg_peer_diag(peer_of(&B), WG_DIAG_STALE_TIMESTAMP) == 1);
 	teardown();
 }
 
@@ -412,7 +412,7 @@ static void test_retransmit_and_give_up(void)
 	CHECK(p->staged_count == 0);
 	advance(20 * NS_PER_SEC);
 	CHECK(A.sent == sent);
-	CHECK(p->diag[WG_DIAG_NO_RESPONSE] == 1);
+	CHECK(wg_peer_diag(p, WG_DIAG_NO_RESPONSE) == 1);
 	teardown();
 }
 
