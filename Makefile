@@ -50,7 +50,13 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench-%)
 
-all: $(BUILD)/spokewire
+all: $(BUILD)/spokewire $(BUILD)/contacts-api
+
+# The reference edge application (examples/contacts-api/).
+CONTACTS_SRC := $(sort $(wildcard examples/contacts-api/*.c))
+$(BUILD)/contacts-api: $(CONTACTS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libspokewire.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/spokewire: $(BUILD)/$(MAIN:.c=.o) $(BUILD)/libspokewire.a
 	@echo "  LD      $@"
@@ -74,7 +80,7 @@ $(HARNESS_BIN): $(HARNESS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libspokewire.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(BUILD)/spokewire $(TEST_BIN) $(HARNESS_BIN)
+tests: $(BUILD)/spokewire $(BUILD)/contacts-api $(TEST_BIN) $(HARNESS_BIN)
 
 # Microbenchmarks run by the bench/ scripts.
 bench-bins: $(BENCH_BIN)
