@@ -23,6 +23,8 @@ static const struct {
 	{ "down", cmd_down, "CONF", "Stops the interface `up CONF` started" },
 	{ "reload", cmd_reload, "CONF",
 	  "Applies an edited CONF to the running interface, sessions kept" },
+	{ "run", cmd_run, "[CONF] -- CMD [ARGS...]",
+	  "Brings the tunnel up (from CONF or WG_* variables), runs CMD, takes it down" },
 	{ "status", cmd_status, "[IFACE | URL | CONF] [--json]",
 	  "Shows an interface's peers, health and diagnostics" },
 	{ "topology", cmd_topology, "FILE [--out DIR]",
