@@ -15,6 +15,7 @@ int cmd_topology(int argc, char *argv[]);
 int cmd_reload(int argc, char *argv[]);
 int cmd_status(int argc, char *argv[]);
 int cmd_run(int argc, char *argv[]);
+int cmd_gateway(int argc, char *argv[]);
 
 extern const char *prog_name;
 

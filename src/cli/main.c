@@ -29,6 +29,8 @@ static const struct {
 	  "Shows an interface's peers, health and diagnostics" },
 	{ "topology", cmd_topology, "FILE [--out DIR]",
 	  "Writes every node's config from one topology file (--help for more)" },
+	{ "gateway", cmd_gateway, "[--config CONF] [OPTIONS]",
+	  "The public entrypoint into the mesh, managed by its API (--help for more)" },
 	{ "controller", cmd_controller, "[OPTIONS]",
 	  "Runs the registry and its HTTP API (--help for more)" },
 	{ "join", cmd_join, "[OPTIONS]",

@@ -1,0 +1,343 @@
+/* The edge agent's API, as its clients call it (JSON, X-Agent-Token):
+ *   GET /health
+ *   POST /http/routes {"route_id","hostname","target_url","entrypoint"?,
+ *                      "certresolver"?}   GET /http/routes
+ *   DELETE /http/routes/{route_id}
+ *   POST /tcp/forwards {"forward_id","public_port","target_ip",
+ *                       "target_port","proto"?}   GET /tcp/forwards
+ *   DELETE /tcp/forwards/{forward_id}
+ * A change is applied, then written to the state file, then answered;
+ * when it cannot be (a port in use, the file not writable) nothing
+ * changes. libmicrohttpd runs on the gateway's loop, as the status
+ * listener does: one thread, no locks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "device/status.h"
+#include "gateway/gateway.h"
+#include "io/loop.h"
+
+enum { BODY_MAX = 64 << 10 };
+
+struct status_api {
+	struct MHD_Daemon *mhd;
+	int epoll_fd;
+};
+
+struct body {
+	char *s;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code,
+				 json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	json_decref(doc);
+	if (!s)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result error(struct MHD_Connection *c, unsigned code,
+			     const char *msg)
+{
+	return send_json(c, code, json_pack("{s:s}", "detail", msg));
+}
+
+static bool authorized(struct gateway *g, struct MHD_Connection *c)
+{
+	const char *h;
+
+	if (!g->token)
+		return true;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Agent-Token");
+	return h && strlen(h) == strlen(g->token) &&
+	       crypto_equal(h, g->token, strlen(h));
+}
+
+static long find_route(struct gateway *g, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_routes; ++i)
+		if (!strcmp(g->routes[i].id, id))
+			return (long)i;
+	return -1;
+}
+
+static long find_forward(struct gateway *g, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_forwards; ++i)
+		if (!strcmp(g->forwards[i].id, id))
+			return (long)i;
+	return -1;
+}
+
+static enum MHD_Result saved_or_500(struct gateway *g, struct MHD_Connection *c,
+				    unsigned code, json_t *doc)
+{
+	int ret = gw_state_save(g);
+
+	if (ret) {
+		json_decref(doc);
+		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     "the state file could not be written");
+	}
+	gw_traefik_write(g);
+	return send_json(c, code, doc);
+}
+
+static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
+				 json_t *in)
+{
+	struct gw_route r, *nr;
+	const char *why = gw_route_parse(g, in, &r);
+	size_t i;
+
+	if (why)
+		return error(c, MHD_HTTP_BAD_REQUEST, why);
+	if (find_route(g, r.id) >= 0)
+		return error(c, MHD_HTTP_CONFLICT, "route_id exists");
+	for (i = 0; i < g->n_routes; ++i)
+		if (!strcasecmp(g->routes[i].hostname, r.hostname))
+			return error(c, MHD_HTTP_CONFLICT, "hostname has a route");
+	if (g->n_routes >= GW_MAX_ROUTES)
+		return error(c, MHD_HTTP_CONFLICT, "too many routes");
+	nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
+	if (!nr)
+		return MHD_NO;
+	g->routes = nr;
+	g->routes[g->n_routes++] = r;
+	if (gw_state_save(g)) {
+		g->n_routes--;
+		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     "the state file could not be written");
+	}
+	gw_traefik_write(g);
+	return send_json(c, MHD_HTTP_CREATED, gw_route_json(&r));
+}
+
+static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
+				   json_t *in)
+{
+	struct gw_forward f, *nf;
+	const char *why = gw_forward_parse(g, in, &f);
+	char err[160];
+	size_t i;
+
+	if (why)
+		return error(c, MHD_HTTP_BAD_REQUEST, why);
+	if (find_forward(g, f.id) >= 0)
+		return error(c, MHD_HTTP_CONFLICT, "forward_id exists");
+	for (i = 0; i < g->n_forwards; ++i)
+		if (g->forwards[i].public_port == f.public_port)
+			return error(c, MHD_HTTP_CONFLICT, "public_port has a forward");
+	if (g->n_forwards >= GW_MAX_FORWARDS)
+		return error(c, MHD_HTTP_CONFLICT, "too many forwards");
+	if (gw_forward_start(g, &f, err, sizeof(err)))
+		return error(c, MHD_HTTP_CONFLICT, err);
+	nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
+	if (!nf) {
+		gw_forward_stop(g, &f);
+		return MHD_NO;
+	}
+	g->forwards = nf;
+	g->forwards[g->n_forwards++] = f;
+	if (gw_state_save(g)) {
+		gw_forward_stop(g, &g->forwards[--g->n_forwards]);
+		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     "the state file could not be written");
+	}
+	return send_json(c, MHD_HTTP_CREATED, gw_forward_json(&f));
+}
+
+static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
+			     const char *method, const char *url,
+			     struct body *b)
+{
+	json_error_t je;
+	json_t *in, *a;
+	long i;
+	size_t k;
+
+	if (!strcmp(url, "/health") && !strcmp(method, "GET"))
+		return send_json(c, MHD_HTTP_OK, json_pack(
+			"{s:s, s:I, s:I, s:I, s:I}", "status", "ok",
+			"http_routes", (json_int_t)g->n_routes,
+			"tcp_forwards", (json_int_t)g->n_forwards,
+			"connections_active", (json_int_t)g->active,
+			"connections_relayed", (json_int_t)g->relayed));
+	if (!authorized(g, c))
+		return error(c, MHD_HTTP_UNAUTHORIZED, "X-Agent-Token missing or wrong");
+	if (!strcmp(url, "/http/routes") || !strcmp(url, "/tcp/forwards")) {
+		bool routes = url[1] == 'h';
+
+		if (!strcmp(method, "GET")) {
+			a = json_array();
+			for (k = 0; routes && k < g->n_routes; ++k)
+				json_array_append_new(a, gw_route_json(&g->routes[k]));
+			for (k = 0; !routes && k < g->n_forwards; ++k)
+				json_array_append_new(a, gw_forward_json(&g->forwards[k]));
+			return send_json(c, MHD_HTTP_OK, a);
+		}
+		if (strcmp(method, "POST"))
+			return error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or POST");
+		if (b->too_big)
+			return error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
+		in = json_loadb(b->s ? b->s : "", b->len, 0, &je);
+		if (!in)
+			return error(c, MHD_HTTP_BAD_REQUEST, "malformed JSON");
+		{
+			enum MHD_Result r = routes ? add_route(g, c, in)
+						   : add_forward(g, c, in);
+
+			json_decref(in);
+			return r;
+		}
+	}
+	if (!strncmp(url, "/http/routes/", 13) && !strcmp(method, "DELETE")) {
+		i = find_route(g, url + 13);
+		if (i < 0)
+			return error(c, MHD_HTTP_NOT_FOUND, "no such route");
+		memmove(&g->routes[i], &g->routes[i + 1],
+			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
+		g->n_routes--;
+		return saved_or_500(g, c, MHD_HTTP_OK,
+				    json_pack("{s:s}", "deleted", url + 13));
+	}
+	if (!strncmp(url, "/tcp/forwards/", 14) && !strcmp(method, "DELETE")) {
+		i = find_forward(g, url + 14);
+		if (i < 0)
+			return error(c, MHD_HTTP_NOT_FOUND, "no such forward");
+		gw_forward_stop(g, &g->forwards[i]);
+		memmove(&g->forwards[i], &g->forwards[i + 1],
+			(g->n_forwards - (size_t)i - 1) * sizeof(*g->forwards));
+		g->n_forwards--;
+		return saved_or_500(g, c, MHD_HTTP_OK,
+				    json_pack("{s:s}", "deleted", url + 14));
+	}
+	return error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_len, void **state)
+{
+	struct body *b = *state;
+
+	if (!b) {
+		*state = calloc(1, sizeof(*b));
+		return *state ? MHD_YES : MHD_NO;
+	}
+	if (*upload_len) {
+		if (b->len + *upload_len > BODY_MAX) {
+			b->too_big = true;
+		} else {
+			char *n = realloc(b->s, b->len + *upload_len);
+
+			if (!n)
+				return MHD_NO;
+			memcpy(n + b->len, upload, *upload_len);
+			b->s = n;
+			b->len += *upload_len;
+		}
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	return route(cls, c, method, url, b);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **state,
+		    enum MHD_RequestTerminationCode why)
+{
+	struct body *b = *state;
+
+	if (b)
+		free(b->s);
+	free(b);
+	*state = NULL;
+}
+
+static void on_ready(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	MHD_run(arg);
+}
+
+int gw_api_start(struct gateway *g, const char *addr, char *err, size_t len)
+{
+	const union MHD_DaemonInfo *info;
+	struct status_api *a;
+	int fd;
+
+	if (strncmp(addr, "127.", 4) && strncmp(addr, "[::1]:", 6) && !g->token) {
+		snprintf(err, len, "the API listens beyond loopback (%s) only with AGENT_TOKEN set",
+			 addr);
+		return -EPERM;
+	}
+	fd = status_http_listen(addr, NULL, NULL, err, len);
+	if (fd < 0)
+		return fd;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		close(fd);
+		return -ENOMEM;
+	}
+	a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
+				  NULL, on_request, g,
+				  MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				  MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+				  MHD_OPTION_CONNECTION_LIMIT, 64u,
+				  MHD_OPTION_END);
+	info = a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if (!info) {
+		snprintf(err, len, "the API server did not start");
+		if (a->mhd)
+			MHD_stop_daemon(a->mhd);
+		free(a);
+		return -ENOMEM;
+	}
+	a->epoll_fd = info->epoll_fd;
+	loop_add(g->loop, a->epoll_fd, LOOP_READ, on_ready, a->mhd);
+	g->api = a;
+	return 0;
+}
+
+void gw_api_tick(struct gateway *g)
+{
+	if (g->api)
+		MHD_run(g->api->mhd);
+}
+
+void gw_api_stop(struct gateway *g)
+{
+	if (!g->api)
+		return;
+	loop_del(g->loop, g->api->epoll_fd);
+	MHD_stop_daemon(g->api->mhd);
+	free(g->api);
+	g->api = NULL;
+}

@@ -1,0 +1,234 @@
+/* `spokewire gateway`: options (or the old containers' environment), the
+ * mesh side (`spokewire up CONF`, or `spokewire join` kept running), the
+ * state restored, the API, the loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "gateway/gateway.h"
+#include "io/loop.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s gateway [--config CONF] [OPTIONS]\n"
+"\n"
+"The public entrypoint into the mesh, managed by the edge agent's API.\n"
+"The mesh side: with --config, `%s up CONF`; else it joins the controller\n"
+"as `%s join` does (CONTROLLER_URL, JOIN_TOKEN, NODE_ID), key kept in\n"
+"DATA_DIR.\n"
+"\n"
+"  --config CONF        bring the interface up from CONF (no controller)\n"
+"  --api ADDR:PORT      the API (default 127.0.0.1:EDGE_AGENT_PORT); beyond\n"
+"                       loopback only with AGENT_TOKEN\n"
+"  --traefik-dir DIR    also write the HTTP routes as Traefik YAML there\n"
+"\n"
+"Environment (as the containers it replaces read it): CONTROLLER_URL,\n"
+"JOIN_TOKEN, NODE_ID, WG_IFACE (wg0), DATA_DIR (/data), AGENT_TOKEN (the\n"
+"X-Agent-Token every call but /health must carry), EDGE_AGENT_PORT (8081),\n"
+"STATE_FILE (DATA_DIR/state.json), TRAEFIK_ENTRYPOINT,\n"
+"TRAEFIK_CERTRESOLVER (defaults for routes, echoed back).\n"
+"\n"
+"API: GET /health; POST/GET /http/routes, DELETE /http/routes/ID;\n"
+"POST/GET /tcp/forwards, DELETE /tcp/forwards/ID. TCP forwards are served\n"
+"by this process (public port -> mesh target, no DNAT); HTTP routes are\n"
+"kept, checked and written for Traefik (serving them here comes next).\n",
+		prog_name, prog_name, prog_name);
+}
+
+static const char *env(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+/* This binary with args, waited for: its exit status. */
+static int self(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static pid_t agent_pid;
+
+/* `spokewire join` in the background: it joins, brings the interface up
+ * and keeps it in sync for as long as we run. */
+static int start_agent(const char *iface, const char *data_dir)
+{
+	char dir[4200];
+	const char *url = getenv("CONTROLLER_URL"), *id = getenv("NODE_ID");
+
+	if (!url || !id) {
+		fprintf(stderr, "%s gateway: give --config CONF, or CONTROLLER_URL and NODE_ID (and JOIN_TOKEN the first time)\n",
+			prog_name);
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s/agent", data_dir);
+	mkdir(data_dir, 0700);
+	agent_pid = fork();
+	if (agent_pid < 0)
+		return -1;
+	if (!agent_pid) {
+		if (!getenv("WG_QUICK_USERSPACE_IMPLEMENTATION"))
+			setenv("WG_QUICK_USERSPACE_IMPLEMENTATION", "spokewire", 1);
+		if (getenv("JOIN_TOKEN"))
+			setenv("SPOKEWIRE_JOIN_TOKEN", getenv("JOIN_TOKEN"), 1);
+		execl("/proc/self/exe", "spokewire", "join", "--controller", url,
+		      "--node-id", id, "--interface", iface, "--data-dir", dir,
+		      geteuid() ? "--mode" : NULL, "userspace", (char *)NULL);
+		_exit(127);
+	}
+	return 0;
+}
+
+static void on_signal(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) == sizeof(si))
+		loop_stop(loop);
+}
+
+static void on_tick(struct loop *loop, void *arg)
+{
+	struct gateway *g = arg;
+	int status;
+
+	gw_api_tick(g);
+	if (agent_pid > 0 && waitpid(agent_pid, &status, WNOHANG) == agent_pid) {
+		fprintf(stderr, "%s gateway: the agent (join) ended; stopping\n",
+			prog_name);
+		agent_pid = 0;
+		loop_stop(loop);
+	}
+}
+
+int cmd_gateway(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "api", required_argument, NULL, 'a' },
+		{ "traefik-dir", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *config = NULL, *data_dir = env("DATA_DIR", "/data");
+	char api[64], err[512] = "";
+	struct gateway g = { 0 };
+	sigset_t mask;
+	size_t i;
+	int c, sfd, rc = 1;
+
+	snprintf(api, sizeof(api), "127.0.0.1:%s", env("EDGE_AGENT_PORT", "8081"));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'a':
+			snprintf(api, sizeof(api), "%s", optarg);
+			break;
+		case 't':
+			snprintf(g.traefik_dir, sizeof(g.traefik_dir), "%s", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	g.token = getenv("AGENT_TOKEN");
+	g.entrypoint = env("TRAEFIK_ENTRYPOINT", "");
+	g.certresolver = env("TRAEFIK_CERTRESOLVER", "");
+	snprintf(g.state_path, sizeof(g.state_path), "%s",
+		 env("STATE_FILE", ""));
+	if (!g.state_path[0])
+		snprintf(g.state_path, sizeof(g.state_path), "%s/state.json", data_dir);
+	if (config) {
+		if (conf_ifname(config, g.wg_iface)) {
+			fprintf(stderr, "%s gateway: %s: not IFACE.conf\n", prog_name, config);
+			return 2;
+		}
+	} else {
+		snprintf(g.wg_iface, sizeof(g.wg_iface), "%s", env("WG_IFACE", "wg0"));
+	}
+	if (gw_state_load(&g, err, sizeof(err))) {
+		fprintf(stderr, "%s gateway: %s: %s; kept as %s.bad, nothing restored: fix or remove it\n",
+			prog_name, g.state_path, err, g.state_path);
+		return 1;
+	}
+	if (config ? self((char *[]){ "spokewire", "up", (char *)config, NULL })
+		   : start_agent(g.wg_iface, data_dir)) {
+		fprintf(stderr, "%s gateway: the mesh interface did not come up\n", prog_name);
+		goto out;
+	}
+	g.loop = loop_new();
+	if (!g.loop)
+		goto out;
+	for (i = 0; i < g.n_forwards; ++i)
+		if (gw_forward_start(&g, &g.forwards[i], err, sizeof(err)))
+			fprintf(stderr, "%s gateway: forward %s not restored: %s\n",
+				prog_name, g.forwards[i].id, err);
+	gw_traefik_write(&g);
+	if (gw_api_start(&g, api, err, sizeof(err))) {
+		fprintf(stderr, "%s gateway: %s\n", prog_name, err);
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd >= 0)
+		loop_add(g.loop, sfd, LOOP_READ, on_signal, &g);
+	loop_set_tick(g.loop, 100, on_tick, &g);
+	fprintf(stderr, "%s gateway: API on %s, %zu routes and %zu forwards restored from %s\n",
+		prog_name, api, g.n_routes, g.n_forwards, g.state_path);
+	rc = loop_run(g.loop) < 0;
+	if (sfd >= 0)
+		close(sfd);
+out:
+	if (g.loop) {
+		for (i = 0; i < g.n_forwards; ++i)
+			gw_forward_stop(&g, &g.forwards[i]);
+		gw_api_stop(&g);
+		loop_free(g.loop);
+	}
+	if (agent_pid > 0) {
+		kill(agent_pid, SIGTERM);
+		waitpid(agent_pid, NULL, 0);
+	}
+	if (config)
+		self((char *[]){ "spokewire", "down", (char *)config, NULL });
+	free(g.routes);
+	free(g.forwards);
+	free(g.mesh);
+	return rc;
+}

@@ -1,0 +1,367 @@
+/* The gateway's routes and forwards: parsed from API bodies and checked,
+ * kept in a JSON state file (written atomically before each answer,
+ * restored at start; a corrupt one is kept aside, never taken for empty),
+ * and, for users who keep Traefik, written as file-provider YAML. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf-value.h"
+#include "gateway/gateway.h"
+#include "io/file.h"
+#include "io/strbuf.h"
+#include "uapi/uapi.h"
+
+enum { STATE_MAX = 16 << 20 };
+
+json_t *gw_route_json(const struct gw_route *r)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "route_id", r->id,
+			 "hostname", r->hostname, "target_url", r->target_url,
+			 "entrypoint", r->entrypoint, "certresolver",
+			 r->certresolver);
+}
+
+json_t *gw_forward_json(const struct gw_forward *f)
+{
+	return json_pack("{s:s, s:i, s:s, s:i, s:s}", "forward_id", f->id,
+			 "public_port", f->public_port, "target_ip",
+			 f->target_ip, "target_port", f->target_port, "proto",
+			 f->udp ? "udp" : "tcp");
+}
+
+static bool valid_id(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n > GW_ID_MAX)
+		return false;
+	for (i = 0; i < n; ++i)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* RFC 1123 labels, optionally one leading "*." for a wildcard route. */
+static bool valid_hostname(const char *s)
+{
+	size_t n = strlen(s), label = 0, i;
+
+	if (!strncmp(s, "*.", 2))
+		s += 2, n -= 2;
+	if (!n || n > GW_HOST_MAX || s[n - 1] == '.' || s[0] == '.')
+		return false;
+	for (i = 0; i < n; ++i) {
+		if (s[i] == '.') {
+			if (!label || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (!label && s[i] == '-')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Only the keys we know, and of the right type. */
+static const char *check_keys(json_t *in, const char *const *keys,
+			      const char *types)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(in))
+		return "a JSON object expected";
+	json_object_foreach(in, k, v) {
+		for (i = 0; keys[i]; ++i)
+			if (!strcmp(k, keys[i]))
+				break;
+		if (!keys[i])
+			return "unknown field";
+		if ((types[i] == 's' && !json_is_string(v)) ||
+		    (types[i] == 'i' && !json_is_integer(v)))
+			return types[i] == 's' ? "a field must be a string"
+					       : "a field must be an integer";
+	}
+	return NULL;
+}
+
+/* ip inside the mesh's networks (the interface's AllowedIPs). */
+static bool in_mesh(const struct gateway *g, const char *ip)
+{
+	uint8_t a[16] = { 0 };
+	int fam = strchr(ip, ':') ? AF_INET6 : AF_INET;
+
+	if (inet_pton(fam, ip, a) != 1)
+		return false;
+	return conf_prefix_match(g->mesh, g->n_mesh, fam, a);
+}
+
+const char *gw_route_parse(struct gateway *g, json_t *in, struct gw_route *r)
+{
+	static const char *const keys[] = { "route_id", "hostname",
+		"target_url", "entrypoint", "certresolver", NULL };
+	const char *why = check_keys(in, keys, "sssss"), *u, *host, *end;
+	char hostbuf[64];
+	size_t hl;
+
+	if (why)
+		return why;
+	memset(r, 0, sizeof(*r));
+	if (!str(in, "route_id") || !valid_id(str(in, "route_id")))
+		return "route_id: 1-64 of letters, digits, '-', '_', '.'";
+	if (!str(in, "hostname") || !valid_hostname(str(in, "hostname")))
+		return "hostname: not a host name";
+	u = str(in, "target_url");
+	if (!u || strlen(u) > GW_URL_MAX ||
+	    (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
+		return "target_url: http://HOST:PORT or https://HOST:PORT";
+	host = u + (u[4] == 's' ? 8 : 7);
+	end = host + strcspn(host, ":/");
+	hl = (size_t)(end - host);
+	if (!hl || hl >= sizeof(hostbuf))
+		return "target_url: no host";
+	memcpy(hostbuf, host, hl);
+	hostbuf[hl] = '\0';
+	gw_mesh_refresh(g);
+	if (!in_mesh(g, hostbuf))
+		return "target_url: the target must be an address inside the mesh";
+	snprintf(r->id, sizeof(r->id), "%s", str(in, "route_id"));
+	snprintf(r->hostname, sizeof(r->hostname), "%s", str(in, "hostname"));
+	snprintf(r->target_url, sizeof(r->target_url), "%s", u);
+	snprintf(r->entrypoint, sizeof(r->entrypoint), "%s",
+		 str(in, "entrypoint") ? str(in, "entrypoint") : g->entrypoint);
+	snprintf(r->certresolver, sizeof(r->certresolver), "%s",
+		 str(in, "certresolver") ? str(in, "certresolver")
+					 : g->certresolver);
+	return NULL;
+}
+
+const char *gw_forward_parse(struct gateway *g, json_t *in,
+			     struct gw_forward *f)
+{
+	static const char *const keys[] = { "forward_id", "public_port",
+		"target_ip", "target_port", "proto", NULL };
+	const char *why = check_keys(in, keys, "sisis"), *proto;
+	json_int_t pp = json_integer_value(json_object_get(in, "public_port"));
+	json_int_t tp = json_integer_value(json_object_get(in, "target_port"));
+
+	if (why)
+		return why;
+	memset(f, 0, sizeof(*f));
+	if (!str(in, "forward_id") || !valid_id(str(in, "forward_id")))
+		return "forward_id: 1-64 of letters, digits, '-', '_', '.'";
+	if (pp < 1 || pp > 65535 || tp < 1 || tp > 65535)
+		return "public_port and target_port: 1-65535";
+	proto = str(in, "proto") ? str(in, "proto") : "tcp";
+	if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
+		return "proto: tcp or udp";
+	if (!strcmp(proto, "udp"))
+		return "proto: udp forwards are not served yet";
+	if (!str(in, "target_ip") || strlen(str(in, "target_ip")) >= sizeof(f->target_ip))
+		return "target_ip: an address inside the mesh";
+	gw_mesh_refresh(g);
+	if (!in_mesh(g, str(in, "target_ip")))
+		return "target_ip: the target must be an address inside the mesh";
+	snprintf(f->id, sizeof(f->id), "%s", str(in, "forward_id"));
+	snprintf(f->target_ip, sizeof(f->target_ip), "%s", str(in, "target_ip"));
+	f->public_port = (uint16_t)pp;
+	f->target_port = (uint16_t)tp;
+	return NULL;
+}
+
+int gw_mesh_refresh(struct gateway *g)
+{
+	char *reply = NULL, *line, *save = NULL;
+	struct conf_prefix *v = NULL, p;
+	size_t n = 0;
+	int ret;
+
+	ret = uapi_client_call(g->wg_iface, "get=1\n\n", &reply);
+	if (ret < 0) {
+		free(reply);
+		return ret;
+	}
+	for (line = strtok_r(reply, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		struct conf_prefix *nv;
+
+		if (strncmp(line, "allowed_ip=", 11) ||
+		    conf_parse_prefix(line + 11, &p))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv)
+			break;
+		v = nv;
+		v[n++] = p;
+	}
+	memzero(reply, strlen(reply));
+	free(reply);
+	free(g->mesh);
+	g->mesh = v;
+	g->n_mesh = n;
+	return 0;
+}
+
+static json_t *state_json(const struct gateway *g)
+{
+	json_t *routes = json_array(), *fwds = json_array();
+	size_t i;
+
+	for (i = 0; i < g->n_routes; ++i)
+		json_array_append_new(routes, gw_route_json(&g->routes[i]));
+	for (i = 0; i < g->n_forwards; ++i)
+		json_array_append_new(fwds, gw_forward_json(&g->forwards[i]));
+	return json_pack("{s:i, s:o, s:o}", "version", 1, "http_routes",
+			 routes, "tcp_forwards", fwds);
+}
+
+int gw_state_save(const struct gateway *g)
+{
+	json_t *doc = state_json(g);
+	char *s = json_dumps(doc, JSON_INDENT(2));
+	int ret;
+
+	json_decref(doc);
+	if (!s)
+		return -ENOMEM;
+	ret = file_write_atomic(g->state_path, s, strlen(s), 0600);
+	free(s);
+	return ret;
+}
+
+/* Routes and forwards as a restart finds them: checked like API bodies,
+ * except against the mesh (which may not be up yet). */
+static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
+{
+	json_t *a, *v;
+	size_t i;
+
+	a = json_object_get(doc, "http_routes");
+	json_array_foreach(a, i, v) {
+		struct gw_route r = { 0 };
+		struct gw_route *nr;
+
+		if (!json_is_object(v) || !str(v, "route_id") ||
+		    !str(v, "hostname") || !str(v, "target_url")) {
+			snprintf(err, len, "http_routes[%zu] is not a route", i);
+			return -1;
+		}
+		snprintf(r.id, sizeof(r.id), "%s", str(v, "route_id"));
+		snprintf(r.hostname, sizeof(r.hostname), "%s", str(v, "hostname"));
+		snprintf(r.target_url, sizeof(r.target_url), "%s", str(v, "target_url"));
+		snprintf(r.entrypoint, sizeof(r.entrypoint), "%s",
+			 str(v, "entrypoint") ? str(v, "entrypoint") : "");
+		snprintf(r.certresolver, sizeof(r.certresolver), "%s",
+			 str(v, "certresolver") ? str(v, "certresolver") : "");
+		nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
+		if (!nr)
+			return -1;
+		g->routes = nr;
+		g->routes[g->n_routes++] = r;
+	}
+	a = json_object_get(doc, "tcp_forwards");
+	json_array_foreach(a, i, v) {
+		struct gw_forward f = { 0 };
+		struct gw_forward *nf;
+		json_int_t pp = json_integer_value(json_object_get(v, "public_port"));
+		json_int_t tp = json_integer_value(json_object_get(v, "target_port"));
+
+		if (!json_is_object(v) || !str(v, "forward_id") ||
+		    !str(v, "target_ip") || pp < 1 || pp > 65535 || tp < 1 ||
+		    tp > 65535) {
+			snprintf(err, len, "tcp_forwards[%zu] is not a forward", i);
+			return -1;
+		}
+		snprintf(f.id, sizeof(f.id), "%s", str(v, "forward_id"));
+		snprintf(f.target_ip, sizeof(f.target_ip), "%s", str(v, "target_ip"));
+		f.public_port = (uint16_t)pp;
+		f.target_port = (uint16_t)tp;
+		nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
+		if (!nf)
+			return -1;
+		g->forwards = nf;
+		g->forwards[g->n_forwards++] = f;
+	}
+	return 0;
+}
+
+int gw_state_load(struct gateway *g, char *err, size_t len)
+{
+	char *text = NULL, bad[4200];
+	json_error_t je;
+	json_t *doc;
+	size_t n;
+	int ret;
+
+	ret = file_read_all(g->state_path, STATE_MAX, &text, &n);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		snprintf(err, len, "%s: %s", g->state_path, strerror(-ret));
+		return -1;
+	}
+	doc = json_loadb(text, n, 0, &je);
+	free(text);
+	if (!doc || !json_is_object(doc) ||
+	    json_integer_value(json_object_get(doc, "version")) != 1 ||
+	    load_items(g, doc, err, len)) {
+		if (!doc)
+			snprintf(err, len, "line %d: %s", je.line, je.text);
+		else if (!err[0])
+			snprintf(err, len, "not a gateway state (version 1)");
+		json_decref(doc);
+		snprintf(bad, sizeof(bad), "%s.bad", g->state_path);
+		rename(g->state_path, bad);
+		return -1;
+	}
+	json_decref(doc);
+	return 0;
+}
+
+void gw_traefik_write(const struct gateway *g)
+{
+	struct strbuf b = { 0 };
+	char path[4200];
+	size_t i;
+
+	if (!g->traefik_dir[0])
+		return;
+	strbuf_printf(&b, "# written by spokewire gateway: the HTTP routes\nhttp:\n  routers:\n");
+	for (i = 0; i < g->n_routes; ++i) {
+		const struct gw_route *r = &g->routes[i];
+
+		strbuf_printf(&b, "    %s:\n      rule: \"Host(`%s`)\"\n      service: %s\n",
+			      r->id, r->hostname, r->id);
+		if (r->entrypoint[0])
+			strbuf_printf(&b, "      entryPoints: [\"%s\"]\n", r->entrypoint);
+		if (r->certresolver[0])
+			strbuf_printf(&b, "      tls:\n        certResolver: \"%s\"\n",
+				      r->certresolver);
+	}
+	strbuf_printf(&b, "  services:\n");
+	for (i = 0; i < g->n_routes; ++i)
+		strbuf_printf(&b, "    %s:\n      loadBalancer:\n        servers:\n          - url: \"%s\"\n",
+			      g->routes[i].id, g->routes[i].target_url);
+	snprintf(path, sizeof(path), "%s/spokewire-routes.yml", g->traefik_dir);
+	if (!b.failed)
+		file_write_atomic(path, b.s, b.len, 0644);
+	strbuf_free(&b);
+}
