@@ -30,7 +30,6 @@ struct agent {
 	bool no_up;
 	bool userspace;       /* --mode userspace */
 	char *sections;       /* --sections FILE's text, or NULL */
-	char self_exe[4096];  /* this binary, for `up` */
 
 	uint8_t private_key[KEY_LEN];
 	char public_key[KEY_B64_LEN + 1];

@@ -384,11 +384,6 @@ int cmd_join(int argc, char *argv[])
 	}
 	if (sections && load_sections(&a, sections))
 		return 1;
-	if ((a.userspace || a.sections) &&
-	    readlink("/proc/self/exe", a.self_exe, sizeof(a.self_exe) - 1) < 0) {
-		fprintf(stderr, "join: cannot find this binary: %s\n", strerror(errno));
-		return 1;
-	}
 	if (status) {
 		/* The device wg-quick starts serves it: spokewire reads these
 		 * from its environment. */

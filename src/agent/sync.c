@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "cli/cli.h"
 #include "io/strbuf.h"
 #include "uapi/uapi.h"
 
@@ -256,32 +257,17 @@ out:
 
 int device_up(const struct agent *a)
 {
+	/* Our own sections or userspace mode: `spokewire up`, which knows
+	 * them (and runs without root); else wg-quick. */
+	bool ours = a->userspace || a->sections;
 	char conf[4096];
-	int status;
-	pid_t pid;
 
 	snprintf(conf, sizeof(conf), "%s/%s.conf", a->data_dir, a->iface);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* Our own sections or userspace mode: `spokewire up`, which
-		 * knows them (and runs without root); else wg-quick. */
-		if (a->userspace || a->sections)
-			execl(a->self_exe, a->self_exe, "up", conf, (char *)NULL);
-		else
-			execlp("wg-quick", "wg-quick", "up", conf, (char *)NULL);
-		fprintf(stderr, "join: %s: %s\n",
-			a->userspace || a->sections ? a->self_exe : "wg-quick",
-			strerror(errno));
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+	if (cli_spawn(ours ? NULL : "wg-quick",
+		      (char *[]){ ours ? "spokewire" : "wg-quick", "up", conf,
+				  NULL })) {
 		fprintf(stderr, "join: %s up %s failed\n",
-			a->userspace || a->sections ? "spokewire" : "wg-quick",
-			conf);
+			ours ? "spokewire" : "wg-quick", conf);
 		return -EIO;
 	}
 	return 0;

@@ -19,6 +19,16 @@ int cmd_gateway(int argc, char *argv[]);
 
 extern const char *prog_name;
 
+/* spawn.c: runs prog (found on PATH; NULL: this binary, argv[0] its name)
+ * with argv and waits: its exit status, 128 + a signal that ended it, 127
+ * when it could not be run (said on stderr), or -errno from fork. */
+int cli_spawn(const char *prog, char *const argv[]);
+/* This binary's path (so a child's name is "spokewire", not the "exe" of
+ * /proc/self/exe). 0 or -errno. */
+int cli_self_path(char *out, size_t len);
+/* The variable's value, or def when it is unset or empty. */
+const char *cli_env(const char *name, const char *def);
+
 /* A daemon's stdin, and stdout/stderr unless LOG_LEVEL is set, to
  * /dev/null (detach.c). */
 void cli_detach_stdio(void);

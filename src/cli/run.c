@@ -58,13 +58,6 @@ static void usage(FILE *f)
 		prog_name, prog_name);
 }
 
-static const char *env(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : def;
-}
-
 /* The address's /16 (the overlay of the usual plans): "10.50.0.0/16". */
 static int default_allowed(const char *addr, char *out, size_t len)
 {
@@ -96,7 +89,7 @@ static char *conf_from_env(const char **mode)
 	const char *key = getenv("WG_PRIVATE_KEY"), *addr = getenv("WG_ADDRESS");
 	const char *peer = getenv("WG_PEER_PUBLIC_KEY");
 	const char *ep = getenv("WG_PEER_ENDPOINT");
-	const char *fwd = env("WG_FORWARDS", "");
+	const char *fwd = cli_env("WG_FORWARDS", "");
 	char allowed[64], *list, *tok, *save = NULL;
 	struct strbuf b = { 0 };
 
@@ -105,7 +98,7 @@ static char *conf_from_env(const char **mode)
 			prog_name);
 		return NULL;
 	}
-	*mode = env("WG_MODE", can_tun() ? "tun" : "userspace");
+	*mode = cli_env("WG_MODE", can_tun() ? "tun" : "userspace");
 	if (strcmp(*mode, "tun") && strcmp(*mode, "userspace")) {
 		fprintf(stderr, "%s run: WG_MODE must be tun or userspace\n", prog_name);
 		return NULL;
@@ -120,7 +113,7 @@ static char *conf_from_env(const char **mode)
 	strbuf_printf(&b, "[Interface]\nPrivateKey = %s\nAddress = %s\nMode = %s\n",
 		      key, addr, *mode);
 	strbuf_printf(&b, "\n[Peer]\nPublicKey = %s\nEndpoint = %s\nAllowedIPs = %s\nPersistentKeepalive = %s\n",
-		      peer, ep, allowed, env("WG_KEEPALIVE", "25"));
+		      peer, ep, allowed, cli_env("WG_KEEPALIVE", "25"));
 	list = strdup(fwd);
 	for (tok = list ? strtok_r(list, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -142,23 +135,6 @@ static char *conf_from_env(const char **mode)
 		return NULL;
 	}
 	return strbuf_take(&b);
-}
-
-/* Runs `spokewire ARGV...` (this binary) and waits: its exit status. */
-static int self(char *const argv[])
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* A handshake with any peer yet? */
@@ -205,7 +181,7 @@ int cmd_run(int argc, char *argv[])
 	const char *conf_arg = NULL, *mode = "";
 	char *text = NULL, **cmd = NULL;
 	struct sigaction sa = { .sa_handler = pass_on };
-	long wait_s = strtol(env("WG_WAIT", "20"), NULL, 10);
+	long wait_s = strtol(cli_env("WG_WAIT", "20"), NULL, 10);
 	struct timespec ts = { 0, POLL_MS * 1000000L };
 	int i, status, rc = 1, waited;
 	pid_t pid;
@@ -238,7 +214,7 @@ int cmd_run(int argc, char *argv[])
 		}
 		snprintf(path, sizeof(path), "%s", conf_arg);
 	} else {
-		snprintf(ifname, sizeof(ifname), "%s", env("WG_IFACE", "wg0"));
+		snprintf(ifname, sizeof(ifname), "%s", cli_env("WG_IFACE", "wg0"));
 		text = conf_from_env(&mode);
 		if (!text)
 			return 2;
@@ -257,7 +233,7 @@ int cmd_run(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	if (self((char *[]){ "spokewire", "up", path, NULL })) {
+	if (cli_spawn(NULL, (char *[]){ "spokewire", "up", path, NULL })) {
 		fprintf(stderr, "%s run: the interface did not come up\n", prog_name);
 		goto out;
 	}
@@ -296,7 +272,7 @@ int cmd_run(int argc, char *argv[])
 		;
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 down:
-	if (self((char *[]){ "spokewire", "down", path, NULL }))
+	if (cli_spawn(NULL, (char *[]){ "spokewire", "down", path, NULL }))
 		fprintf(stderr, "%s run: %s did not go down cleanly\n", prog_name, ifname);
 out:
 	if (text) {

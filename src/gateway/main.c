@@ -44,37 +44,13 @@ static void usage(FILE *f)
 		prog_name, prog_name, prog_name);
 }
 
-static const char *env(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : def;
-}
-
-/* This binary with args, waited for: its exit status. */
-static int self(char *const argv[])
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static pid_t agent_pid;
 
 /* `spokewire join` in the background: it joins, brings the interface up
  * and keeps it in sync for as long as we run. */
 static int start_agent(const char *iface, const char *data_dir)
 {
-	char dir[4200];
+	char dir[4200], self[4096];
 	const char *url = getenv("CONTROLLER_URL"), *id = getenv("NODE_ID");
 
 	if (!url || !id) {
@@ -84,6 +60,8 @@ static int start_agent(const char *iface, const char *data_dir)
 	}
 	snprintf(dir, sizeof(dir), "%s/agent", data_dir);
 	mkdir(data_dir, 0700);
+	if (cli_self_path(self, sizeof(self)))
+		return -1;
 	agent_pid = fork();
 	if (agent_pid < 0)
 		return -1;
@@ -92,7 +70,7 @@ static int start_agent(const char *iface, const char *data_dir)
 			setenv("WG_QUICK_USERSPACE_IMPLEMENTATION", "spokewire", 1);
 		if (getenv("JOIN_TOKEN"))
 			setenv("SPOKEWIRE_JOIN_TOKEN", getenv("JOIN_TOKEN"), 1);
-		execl("/proc/self/exe", "spokewire", "join", "--controller", url,
+		execl(self, "spokewire", "join", "--controller", url,
 		      "--node-id", id, "--interface", iface, "--data-dir", dir,
 		      geteuid() ? "--mode" : NULL, "userspace", (char *)NULL);
 		_exit(127);
@@ -131,14 +109,14 @@ int cmd_gateway(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *config = NULL, *data_dir = env("DATA_DIR", "/data");
+	const char *config = NULL, *data_dir = cli_env("DATA_DIR", "/data");
 	char api[64], err[512] = "";
 	struct gateway g = { 0 };
 	sigset_t mask;
 	size_t i;
 	int c, sfd, rc = 1;
 
-	snprintf(api, sizeof(api), "127.0.0.1:%s", env("EDGE_AGENT_PORT", "8081"));
+	snprintf(api, sizeof(api), "127.0.0.1:%s", cli_env("EDGE_AGENT_PORT", "8081"));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -164,10 +142,10 @@ int cmd_gateway(int argc, char *argv[])
 		return 2;
 	}
 	g.token = getenv("AGENT_TOKEN");
-	g.entrypoint = env("TRAEFIK_ENTRYPOINT", "");
-	g.certresolver = env("TRAEFIK_CERTRESOLVER", "");
+	g.entrypoint = cli_env("TRAEFIK_ENTRYPOINT", "");
+	g.certresolver = cli_env("TRAEFIK_CERTRESOLVER", "");
 	snprintf(g.state_path, sizeof(g.state_path), "%s",
-		 env("STATE_FILE", ""));
+		 cli_env("STATE_FILE", ""));
 	if (!g.state_path[0])
 		snprintf(g.state_path, sizeof(g.state_path), "%s/state.json", data_dir);
 	if (config) {
@@ -176,14 +154,14 @@ int cmd_gateway(int argc, char *argv[])
 			return 2;
 		}
 	} else {
-		snprintf(g.wg_iface, sizeof(g.wg_iface), "%s", env("WG_IFACE", "wg0"));
+		snprintf(g.wg_iface, sizeof(g.wg_iface), "%s", cli_env("WG_IFACE", "wg0"));
 	}
 	if (gw_state_load(&g, err, sizeof(err))) {
 		fprintf(stderr, "%s gateway: %s: %s; kept as %s.bad, nothing restored: fix or remove it\n",
 			prog_name, g.state_path, err, g.state_path);
 		return 1;
 	}
-	if (config ? self((char *[]){ "spokewire", "up", (char *)config, NULL })
+	if (config ? cli_spawn(NULL, (char *[]){ "spokewire", "up", (char *)config, NULL })
 		   : start_agent(g.wg_iface, data_dir)) {
 		fprintf(stderr, "%s gateway: the mesh interface did not come up\n", prog_name);
 		goto out;
@@ -226,7 +204,7 @@ out:
 		waitpid(agent_pid, NULL, 0);
 	}
 	if (config)
-		self((char *[]){ "spokewire", "down", (char *)config, NULL });
+		cli_spawn(NULL, (char *[]){ "spokewire", "down", (char *)config, NULL });
 	free(g.routes);
 	free(g.forwards);
 	free(g.mesh);
