@@ -31,11 +31,7 @@ struct status_http;
 int status_http_open(struct status_http **out, struct daemon *d,
 		     const char *addr, const char *token, char *err,
 		     size_t errlen);
-/* The parts: a listening socket for addr (ifname: the interface a bare
- * port binds to; NULL: every address), its port in *port when not NULL;
- * then the server on it (fd owned from here on). */
-int status_http_listen(const char *addr, const char *ifname, int *port,
-		       char *err, size_t errlen);
+/* The server on a socket from loop_http_listen() (owned from here on). */
 int status_http_open_fd(struct status_http **out, struct daemon *d, int fd,
 			const char *token, char *err, size_t errlen);
 /* Runs due timeouts; called from the daemon's tick. */

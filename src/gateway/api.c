@@ -8,8 +8,8 @@
  *   DELETE /tcp/forwards/{forward_id}
  * A change is applied, then written to the state file, then answered;
  * when it cannot be (a port in use, the file not writable) nothing
- * changes. libmicrohttpd runs on the gateway's loop, as the status
- * listener does: one thread, no locks. */
+ * changes. The server runs on the gateway's loop (io/loop-http.c), as
+ * the status listener does: one thread, no locks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -20,16 +20,11 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "device/status.h"
 #include "gateway/gateway.h"
-#include "io/loop.h"
+#include "io/loop-http.h"
 
 enum { BODY_MAX = 64 << 10 };
 
-struct status_api {
-	struct MHD_Daemon *mhd;
-	int epoll_fd;
-};
 
 struct body {
 	char *s;
@@ -281,63 +276,34 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
 	*state = NULL;
 }
 
-static void on_ready(struct loop *loop, int fd, unsigned events, void *arg)
-{
-	MHD_run(arg);
-}
-
 int gw_api_start(struct gateway *g, const char *addr, char *err, size_t len)
 {
-	const union MHD_DaemonInfo *info;
-	struct status_api *a;
-	int fd;
+	int fd, ret;
 
 	if (strncmp(addr, "127.", 4) && strncmp(addr, "[::1]:", 6) && !g->token) {
 		snprintf(err, len, "the API listens beyond loopback (%s) only with AGENT_TOKEN set",
 			 addr);
 		return -EPERM;
 	}
-	fd = status_http_listen(addr, NULL, NULL, err, len);
+	fd = loop_http_listen(addr, NULL, NULL, err, len);
 	if (fd < 0)
 		return fd;
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		close(fd);
-		return -ENOMEM;
-	}
-	a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
-				  NULL, on_request, g,
-				  MHD_OPTION_LISTEN_SOCKET, fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-				  MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-				  MHD_OPTION_CONNECTION_LIMIT, 64u,
-				  MHD_OPTION_END);
-	info = a->mhd ? MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-	if (!info) {
-		snprintf(err, len, "the API server did not start");
-		if (a->mhd)
-			MHD_stop_daemon(a->mhd);
-		free(a);
-		return -ENOMEM;
-	}
-	a->epoll_fd = info->epoll_fd;
-	loop_add(g->loop, a->epoll_fd, LOOP_READ, on_ready, a->mhd);
-	g->api = a;
-	return 0;
+	ret = loop_http_start(g->loop, fd, on_request, g, &(struct loop_http_opts){
+			      .conn_limit = 64, .timeout_s = 30,
+			      .conn_memory = 32 << 10, .done = on_done },
+			      &g->api);
+	if (ret < 0)
+		snprintf(err, len, "the API server did not start: %s", strerror(-ret));
+	return ret;
 }
 
 void gw_api_tick(struct gateway *g)
 {
-	if (g->api)
-		MHD_run(g->api->mhd);
+	loop_http_tick(g->api);
 }
 
 void gw_api_stop(struct gateway *g)
 {
-	if (!g->api)
-		return;
-	loop_del(g->loop, g->api->epoll_fd);
-	MHD_stop_daemon(g->api->mhd);
-	free(g->api);
+	loop_http_stop(g->api);
 	g->api = NULL;
 }

@@ -18,7 +18,7 @@
 
 struct loop;
 struct gw_listener;
-struct status_api;
+struct loop_http;
 
 enum {
 	GW_ID_MAX = 64,
@@ -58,7 +58,7 @@ struct gateway {
 	/* The mesh's networks (the interface's AllowedIPs), for targets. */
 	struct conf_prefix *mesh;
 	size_t n_mesh;
-	struct status_api *api;
+	struct loop_http *api;
 	uint64_t relayed, active;
 };
 

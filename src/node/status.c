@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "device/status.h"
+#include "io/loop-http.h"
 #include "node/node.h"
 #include "relay/relay.h"
 
@@ -125,7 +126,7 @@ int node_status_listen(struct daemon *d, const struct conf *c,
 				 c->status);
 			return -EINVAL;
 		}
-		fd = status_http_listen("127.0.0.1:0", NULL, &port, err,
+		fd = loop_http_listen("127.0.0.1:0", NULL, &port, err,
 					CONF_ERR_MAX);
 		if (fd < 0)
 			return fd;
