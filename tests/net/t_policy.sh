@@ -100,31 +100,6 @@ done
 check one-table bash -c "nsx() { ip netns exec \"\$@\"; }; [ \$(nsx $NS_H nft list tables | grep -c spokewire_) = 1 ]"
 check table-named nsx "$NS_H" nft list table inet "$TABLE"
 
-# connect_ms NS IP PORT: "ok MS" / "fail MS" for one TCP connect (3 s).
-connect_ms() {
-	local t0 r
-	t0=$(now_ms)
-	if nsx "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then r=ok; else r=fail; fi
-	echo "$r $(($(now_ms) - t0))"
-}
-# refused NAME NS IP PORT: the connect fails within a second (an ICMP
-# error or a reset), not by timing out.
-refused() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = fail ] && [ "$ms" -lt 1500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-dropped() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = fail ] && [ "$ms" -ge 2500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-reaches() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = ok ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-
 # ---- SpokeToSpoke = all
 if ping_wait "${NS[node-a]}" 10 "${IP[node-c]}"; then pass all-a-pings-c; else fail all-a-pings-c; fi
 reaches all-a-to-c-service "${NS[node-a]}" "${IP[node-c]}" 8000

@@ -98,23 +98,6 @@ for r in gru lhr fra; do
 	if db_ok $r; then pass "psql-from-$r"; else fail "psql-from-$r" "$(tail -2 "$T_DIR/psql.log")"; fi
 done
 
-connect_ms() {
-	local t0 r
-	t0=$(now_ms)
-	if nsx "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then r=ok; else r=fail; fi
-	echo "$r $(($(now_ms) - t0))"
-}
-refused() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = fail ] && [ "$ms" -lt 1500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-reaches() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = ok ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-
 # ---- SpokeToSpoke = all (sa to eu, and to the userspace region)
 reaches all-gru-to-lhr "${NS[gru]}" "${IP[lhr]}" 8000
 if ping_wait "${NS[gru]}" 10 "${IP[fra]}"; then pass all-gru-pings-userspace-fra; else fail all-gru-pings-userspace-fra; fi

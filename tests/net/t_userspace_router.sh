@@ -102,24 +102,6 @@ for s in a b c; do
 	wait_until 10 port_open "${NS[$s]}" 127.0.0.1 8000 || fail "$s-serves-8000"
 done
 
-# connect_ms NS IP PORT: "ok MS" / "fail MS" for one TCP connect (3 s).
-connect_ms() {
-	local t0 r
-	t0=$(now_ms)
-	if nsx "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then r=ok; else r=fail; fi
-	echo "$r $(($(now_ms) - t0))"
-}
-refused() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = fail ] && [ "$ms" -lt 1500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-reaches() {
-	local r ms
-	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
-	if [ "$r" = ok ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
-}
-
 # ---- SpokeToSpoke = all: routed inside the daemon
 if ping_wait "${NS[a]}" 10 "${IP[c]}"; then pass all-a-pings-c; else fail all-a-pings-c; fi
 reaches all-a-to-c-service "${NS[a]}" "${IP[c]}" 8000

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Helpers for the `spokewire up` tests (t_up*.sh, t_userspace*.sh), sourced
 # after lib.sh: config files, daemons started with `up` (as root, or as
-# uid 65534 with no capabilities), PostgreSQL and nginx in a namespace.
+# uid 65534 with no capabilities), PostgreSQL and nginx in a namespace,
+# and TCP probes (reaches, refused at once, dropped in silence).
 #
 # The UAPI socket path is fixed by wg(8) (/var/run/wireguard/IFACE.sock), so
 # an unprivileged instance needs that directory writable by its user. The
@@ -145,4 +146,31 @@ tcp_counters() {
 	kill -USR1 "$1"
 	wait_until 5 bash -c "[ \$(grep -c ': tcp: ' $log) -gt $n ]"
 	grep ': tcp: ' "$log" | tail -1 | awk '{ print $3, $6 }'
+}
+
+# connect_ms NS IP PORT: "ok MS" / "fail MS" for one TCP connect (3 s).
+connect_ms() {
+	local t0 r
+	t0=$(now_ms)
+	if nsx "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then r=ok; else r=fail; fi
+	echo "$r $(($(now_ms) - t0))"
+}
+# refused NAME NS IP PORT: the connect fails within a second (an ICMP
+# error or a reset), not by timing out.
+refused() {
+	local r ms
+	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
+	if [ "$r" = fail ] && [ "$ms" -lt 1500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
+}
+# dropped NAME NS IP PORT: the connect times out (silence: a drop).
+dropped() {
+	local r ms
+	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
+	if [ "$r" = fail ] && [ "$ms" -ge 2500 ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
+}
+# reaches NAME NS IP PORT: the connect succeeds.
+reaches() {
+	local r ms
+	read -r r ms <<<"$(connect_ms "$2" "$3" "$4")"
+	if [ "$r" = ok ]; then pass "$1"; else fail "$1" "$r after $ms ms"; fi
 }
