@@ -264,22 +264,6 @@ static const struct daemon_inner node_inner = {
 	.reload = inner_reload,
 };
 
-/* The IPv4 or IPv6 destination of an outbound packet, or NULL. */
-static const uint8_t *out_dst(struct pktbuf *pb, int *family)
-{
-	const uint8_t *p = pkt_data(pb);
-
-	if (pb->len >= 20 && (p[0] >> 4) == 4) {
-		*family = AF_INET;
-		return p + 16;
-	}
-	if (pb->len >= 40 && (p[0] >> 4) == 6) {
-		*family = AF_INET6;
-		return p + 24;
-	}
-	return NULL;
-}
-
 static void stack_output(void *ctx, struct pktbuf *pb)
 {
 	struct node *n = ctx;
@@ -289,7 +273,7 @@ static void stack_output(void *ctx, struct pktbuf *pb)
 	/* Back into the stack, after this call: what it sends itself (the
 	 * answers of [Egress] to an exit's own [Proxy]), and an exit's own
 	 * connections to where no peer is, for [Egress] to take. */
-	if ((dst = out_dst(pb, &family)) &&
+	if ((dst = node_pkt_dst(pb, &family)) &&
 	    (netstack_is_local(n->st, family, dst) ||
 	     (n->egress &&
 	      !allowedips_lookup(&n->d.wg->allowedips, family, dst)))) {

@@ -49,6 +49,8 @@ int node_setup(struct node *n, const struct conf *c, int verbose, char *err);
 /* route.c: c's [Policy] for the running node (group tags on the peers by
  * public key; peers added later have none). */
 void node_policy_apply(struct node *n, const struct conf *c);
+/* An IPv4 or IPv6 packet's destination address (and *family), or NULL. */
+const uint8_t *node_pkt_dst(struct pktbuf *pb, int *family);
 /* A decrypted packet from a peer: true if it was for another peer and
  * taken (sent on, or refused with an ICMP error); false: the stack's. */
 bool node_route(struct node *n, struct pktbuf *pb);

@@ -86,6 +86,21 @@ static bool multicast(int family, const uint8_t *dst)
 	return dst[0] == 0xff;
 }
 
+const uint8_t *node_pkt_dst(struct pktbuf *pb, int *family)
+{
+	const uint8_t *ip = pkt_data(pb);
+
+	if (pb->len >= IPV4_HDR_LEN && (ip[0] >> 4) == 4) {
+		*family = AF_INET;
+		return ip + 16;
+	}
+	if (pb->len >= IPV6_HDR_LEN && (ip[0] >> 4) == 6) {
+		*family = AF_INET6;
+		return ip + 24;
+	}
+	return NULL;
+}
+
 bool node_route(struct node *n, struct pktbuf *pb)
 {
 	uint8_t *ip = pkt_data(pb);
@@ -94,19 +109,9 @@ bool node_route(struct node *n, struct pktbuf *pb)
 	uint8_t *ttl;
 	int family;
 
-	if (!n->routes || pb->len < IPV4_HDR_LEN)
+	if (!n->routes || !(dst = node_pkt_dst(pb, &family)))
 		return false;
-	if ((ip[0] >> 4) == 4) {
-		family = AF_INET;
-		dst = ip + 16;
-		ttl = ip + 8;
-	} else if ((ip[0] >> 4) == 6 && pb->len >= IPV6_HDR_LEN) {
-		family = AF_INET6;
-		dst = ip + 24;
-		ttl = ip + 7;
-	} else {
-		return false;
-	}
+	ttl = family == AF_INET ? ip + 8 : ip + 7;
 	if (multicast(family, dst) || netstack_is_local(n->st, family, dst))
 		return false;
 	to = allowedips_lookup(&n->d.wg->allowedips, family, dst);
