@@ -19,8 +19,8 @@ struct loop_http {
 };
 
 /* "ADDR:PORT", "[V6]:PORT" or "PORT" into sa; *bare for a bare port. */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss,
-		      bool *bare)
+int loop_http_parse_addr(const char *addr, struct sockaddr_storage *ss,
+			 bool *bare)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(addr, ':');
@@ -66,7 +66,7 @@ int loop_http_listen(const char *addr, const char *ifname, int *port,
 	bool bare;
 	int fd, one = 1, ret;
 
-	ret = parse_addr(addr, &ss, &bare);
+	ret = loop_http_parse_addr(addr, &ss, &bare);
 	if (ret) {
 		snprintf(err, errlen, "Status '%s': ADDR:PORT, [ADDR]:PORT or PORT", addr);
 		return ret;

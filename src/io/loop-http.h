@@ -7,7 +7,9 @@
 #define SPOKEWIRE_IO_LOOP_HTTP_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct loop;
 struct loop_http;
@@ -20,6 +22,10 @@ struct loop_http_opts {
 	MHD_RequestCompletedCallback done; /* may be NULL */
 };
 
+/* addr ("ADDR:PORT", "[V6]:PORT" or a bare "PORT", then *bare is true
+ * and the address 0.0.0.0) into ss. 0 or -EINVAL. */
+int loop_http_parse_addr(const char *addr, struct sockaddr_storage *ss,
+			 bool *bare);
 /* A listening socket for addr, "ADDR:PORT", "[V6]:PORT" or a bare "PORT"
  * (every address; with ifname, bound to that interface only); its port in
  * *port when not NULL. The fd, or -errno with a message in err. */

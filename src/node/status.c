@@ -65,80 +65,73 @@ int node_status_rules(struct daemon *d, const struct conf *c)
 	return 0;
 }
 
-/* Whether the listener's address is one of ours on the overlay. */
-static bool on_overlay(const struct conf *c, const char *addr)
+/* Whether the listener's address is one of ours on the overlay (a bare
+ * port is: all of them). */
+static bool on_overlay(const struct conf *c, const struct sockaddr_storage *ss,
+		       bool bare)
 {
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	uint8_t ip[16];
-	int fam;
-	size_t i, hl;
+	const void *ip = ss->ss_family == AF_INET6
+				 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+				 : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	size_t i;
 
-	if (!colon)
-		return true; /* a bare port */
-	hl = (size_t)(colon - addr);
-	if (hl >= sizeof(host))
-		return false;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	if (host[0] == '[' && hl > 2) {
-		host[hl - 1] = '\0';
-		memmove(host, host + 1, hl - 1);
-	}
-	fam = strchr(host, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(fam, host, ip) != 1)
-		return false;
+	if (bare)
+		return true;
 	for (i = 0; i < c->n_addrs; ++i)
-		if (c->addrs[i].family == fam &&
-		    !memcmp(c->addrs[i].ip, ip, fam == AF_INET ? 4 : 16))
+		if (c->addrs[i].family == ss->ss_family &&
+		    !memcmp(c->addrs[i].ip, ip, ss->ss_family == AF_INET ? 4 : 16))
 			return true;
 	return false;
 }
 
-static bool loopback(const char *addr)
+static bool loopback(const struct sockaddr_storage *ss, bool bare)
 {
-	return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6);
+	if (bare)
+		return false;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
 }
 
 int node_status_listen(struct daemon *d, const struct conf *c,
 		       struct relay *relay, char *err)
 {
+	struct sockaddr_in lo = { .sin_family = AF_INET };
+	struct sockaddr_storage ss;
+	bool bare, overlay;
+	uint16_t want;
 	int ret, fd, port = 0;
 
 	if (!c->status[0])
 		return 0;
-	if (!c->status_token[0] && !loopback(c->status) &&
-	    !on_overlay(c, c->status))
-		fprintf(stderr, "%s: warning: Status %s listens beyond loopback and the overlay without a StatusToken: whoever reaches it sees the peers\n",
-			c->ifname, c->status);
-	if (!relay || !on_overlay(c, c->status))
+	/* A bad address: the listener says so. */
+	if (loop_http_parse_addr(c->status, &ss, &bare))
 		return status_http_open(&d->status.http, d, c->status,
 					c->status_token, err, CONF_ERR_MAX);
-	/* Userspace mode, on the overlay: through the stack. */
-	{
-		const char *colon = strrchr(c->status, ':');
-		unsigned long want = strtoul(colon ? colon + 1 : c->status,
-					     NULL, 10);
-		struct sockaddr_in lo = { .sin_family = AF_INET };
-
-		if (!want || want > 65535) {
-			snprintf(err, CONF_ERR_MAX, "invalid Status '%s'",
-				 c->status);
-			return -EINVAL;
-		}
-		fd = loop_http_listen("127.0.0.1:0", NULL, &port, err,
-					CONF_ERR_MAX);
-		if (fd < 0)
-			return fd;
-		ret = status_http_open_fd(&d->status.http, d, fd,
-					  c->status_token, err, CONF_ERR_MAX);
-		if (ret < 0)
-			return ret;
-		lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		lo.sin_port = htons((uint16_t)port);
-		return relay_expose_pinned(relay, (uint16_t)want,
-					   (struct sockaddr *)&lo, err);
+	overlay = on_overlay(c, &ss, bare);
+	if (!c->status_token[0] && !loopback(&ss, bare) && !overlay)
+		fprintf(stderr, "%s: warning: Status %s listens beyond loopback and the overlay without a StatusToken: whoever reaches it sees the peers\n",
+			c->ifname, c->status);
+	if (!relay || !overlay)
+		return status_http_open(&d->status.http, d, c->status,
+					c->status_token, err, CONF_ERR_MAX);
+	/* Userspace mode, on the overlay: through the stack (sin_port and
+	 * sin6_port sit in the same place). */
+	want = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (!want) {
+		snprintf(err, CONF_ERR_MAX, "invalid Status '%s'", c->status);
+		return -EINVAL;
 	}
+	fd = loop_http_listen("127.0.0.1:0", NULL, &port, err, CONF_ERR_MAX);
+	if (fd < 0)
+		return fd;
+	ret = status_http_open_fd(&d->status.http, d, fd, c->status_token,
+				  err, CONF_ERR_MAX);
+	if (ret < 0)
+		return ret;
+	lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lo.sin_port = htons((uint16_t)port);
+	return relay_expose_pinned(relay, want, (struct sockaddr *)&lo, err);
 }
 
 int node_tun_reload(struct daemon *d, const char *path, char *msg, size_t len)
