@@ -28,11 +28,6 @@ static const char *const hints[WG_DIAG_COUNT] = {
 	[WG_DIAG_REPLAY] = "replayed or too old data packets",
 };
 
-const char *status_hint(enum wg_diag d)
-{
-	return d < WG_DIAG_COUNT ? hints[d] : "";
-}
-
 static void rfc3339(char *buf, size_t len, uint64_t real_ns)
 {
 	time_t t = (time_t)(real_ns / 1000000000);

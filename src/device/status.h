@@ -6,7 +6,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "wg/diag.h"
 
 #define SPOKEWIRE_VERSION "0.9.0"
 
@@ -19,8 +18,6 @@ json_t *status_json(struct daemon *d);
 json_t *status_health(struct daemon *d, int *http_code);
 /* GET /metrics's text (malloc'd, *len bytes), or NULL on ENOMEM. */
 char *status_metrics(struct daemon *d, size_t *len);
-/* What a person should check for reason d. */
-const char *status_hint(enum wg_diag d);
 
 /* The listener: addr is "ADDR:PORT", "[V6]:PORT" or a bare port (every
  * address of the daemon's interface: bound to the interface by name, so

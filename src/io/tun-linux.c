@@ -100,11 +100,6 @@ int tun_set_txqueuelen(const char *name, int len)
 	return ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr);
 }
 
-int tun_exists(const char *name)
-{
-	return if_nametoindex(name) != 0;
-}
-
 int tun_alive(int fd, char name_out[16])
 {
 	struct ifreq ifr = { 0 };

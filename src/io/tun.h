@@ -21,8 +21,6 @@ int tun_open(const char *name, char name_out[16], unsigned *offload);
 int tun_get_mtu(const char *name);
 int tun_set_mtu(const char *name, int mtu);
 int tun_set_txqueuelen(const char *name, int len);
-/* True while the interface exists. */
-int tun_exists(const char *name);
 /* Whether the device behind the fd still exists, wherever it is now (a
  * move to another network namespace keeps it): 0, or -errno (EBADFD once
  * it was deleted). Its current name, if asked. */

@@ -62,11 +62,10 @@ size_t node_reset_orphans(struct node *n);
 struct netstack_addr;
 bool node_may_open(struct node *n, const struct netstack_addr *dst);
 
-/* status.c: the peers' friendly names for messages and /status; with
- * them /health's rules and the node's name, role and data directory (0 or
- * -ENOMEM); the Status listener (relay: userspace mode's, where an
- * overlay address is served through the stack; NULL in TUN mode). */
-void node_status_names(struct daemon *d, const struct conf *c);
+/* status.c: the peers' friendly names (for messages and /status), /health's
+ * rules and the node's name, role and data directory (0 or -ENOMEM); the
+ * Status listener (relay: userspace mode's, where an overlay address is
+ * served through the stack; NULL in TUN mode). */
 int node_status_rules(struct daemon *d, const struct conf *c);
 int node_status_listen(struct daemon *d, const struct conf *c,
 		       struct relay *relay, char *err);

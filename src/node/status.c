@@ -16,7 +16,7 @@
 #include "node/node.h"
 #include "relay/relay.h"
 
-void node_status_names(struct daemon *d, const struct conf *c)
+static void node_status_names(struct daemon *d, const struct conf *c)
 {
 	struct peer *peer;
 	size_t i;
