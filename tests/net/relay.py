@@ -3,7 +3,7 @@
 
     relay.py --listen ADDR:PORT --target ADDR:PORT [--delay-ms D] [--loss P]
              [--reorder P --reorder-ms R] [--blackhole-ms B]
-             [--seed N] [--stats FILE]
+             [--seed N] [--stats FILE] [--mark M]
 
 Datagrams from any client to --listen go to --target from one socket per
 client; replies go back to that client. Each direction gets D ms of delay
@@ -12,7 +12,10 @@ client; replies go back to that client. Each direction gets D ms of delay
 probability P (percent), so the ones behind it overtake it; otherwise order
 is kept. SIGUSR1 starts a blackhole: for B ms (default 2000) every datagram
 is dropped, both ways. Prints "READY" once bound; SIGTERM prints counts to
---stats (or stderr).
+--stats (or stderr). --mark sets SO_MARK on the sockets towards --target,
+so a wg-quick client whose default route is its tunnel (fwmark rule) can
+run the relay in its own namespace without the relay's datagrams going
+into the tunnel.
 """
 import argparse
 import heapq
@@ -42,6 +45,7 @@ def main():
     ap.add_argument("--blackhole-ms", type=float, default=2000.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats")
+    ap.add_argument("--mark", type=int, default=0)
     a = ap.parse_args()
 
     rng = random.Random(a.seed)
@@ -123,6 +127,8 @@ def main():
                     up = clients.get(caddr)
                     if up is None:
                         up = socket.socket(tfam, socket.SOCK_DGRAM)
+                        if a.mark:
+                            up.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, a.mark)
                         up.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
                         up.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
                         up.setblocking(False)
