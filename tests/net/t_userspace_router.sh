@@ -6,7 +6,8 @@
 # (all; group and none applied with `spokewire reload`: refused with ICMP
 # admin-prohibited, sessions kept, no ping lost), the TTL decremented and
 # "time exceeded" sent as a router does, 256 MiB from a to c through the
-# hub (SHA-256 checked), PostgreSQL in a "vpc" namespace behind the hub
+# hub (SHA-256 checked; again with a's side through our relay at 20 ms RTT
+# and 1% loss), PostgreSQL in a "vpc" namespace behind the hub
 # reached with psql from every spoke through the hub's [Expose], and
 # HubOriginates = no: a [Forward] on the hub towards a spoke refused at
 # once and said in the log.
@@ -139,7 +140,34 @@ if [ "$got" = "$want" ]; then
 else
 	fail "bulk-${MIB}MiB-a-to-c-sha256" "want '$want' got '$got' $(tail -3 "$T_DIR/xfer-send.out")"
 fi
+# The same with a's side lossy and delayed: our relay in the hub's
+# namespace (10 ms and 1% loss each way) between a and the hub.
+nsx "$NS_H" python3 "$T_ROOT/tests/net/relay.py" --listen "$(outer4 1 1):40001" \
+	--target 127.0.0.1:51820 --delay-ms 10 --loss 1 >"$T_DIR/relay.log" 2>&1 </dev/null 8>&- 9>&- &
+T_PIDS+=("$!")
+wait_until 5 grep -q READY "$T_DIR/relay.log" || die "relay: $(cat "$T_DIR/relay.log")"
+APID=$(ns_daemon_pids "${NS[a]}" spokewire | head -1)
+HUB_KEY=$(awk '$1 == "hub" { print $NF }' "$T_DIR/out/summary.txt")
+nsenter --mount="/proc/$APID/ns/mnt" --net="/proc/$APID/ns/net" \
+	wg set "$IF" peer "$HUB_KEY" endpoint "$(outer4 1 1):40001" || fail a-through-relay
+nsx "${NS[c]}" python3 "$XFER" serve-tcp "${IP[c]}" 9001 1 >"$srv.2" 2>&1 8>&- 9>&- &
+T_PIDS+=("$!")
+wait_until 10 grep -q ready "$srv.2" || die "xfer server: $(cat "$srv.2")"
+t0=$(now_ms)
+nsx "${NS[a]}" timeout 300 python3 "$XFER" send-file "${IP[c]}" 9001 "$T_DIR/blob" >"$T_DIR/xfer-send2.out" 2>&1
+ms=$(($(now_ms) - t0))
+wait_until 30 bash -c "[ \$(wc -l <$srv.2) -ge 2 ]"
+if [ "$(sed -n 2p "$srv.2")" = "$want" ]; then
+	pass "bulk-${MIB}MiB-lossy-sha256"
+	info "$MIB MiB a -> c through the hub with a's side at 20 ms RTT and 1% loss in $ms ms"
+else
+	fail "bulk-${MIB}MiB-lossy-sha256" "want '$want' got '$(sed -n 2p "$srv.2")'"
+fi
 rm -f "$T_DIR/blob"
+# a dials the hub directly again (the hub follows it: roaming).
+nsenter --mount="/proc/$APID/ns/mnt" --net="/proc/$APID/ns/net" \
+	wg set "$IF" peer "$HUB_KEY" endpoint "$(outer4 1 1):51820"
+ping_wait "${NS[a]}" 10 "${IP[hub]}" || fail a-direct-again
 
 # ---- HubOriginates = no: the hub's [Forward] towards a is refused
 t0=$(now_ms)
