@@ -9,12 +9,17 @@ BUILD ?= build
 PKGS := libsodium libb2 libcrypto gmp jansson
 LAZY_PKGS := libmicrohttpd libcurl sqlite3 libpq libqrencode
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS) libssl 2>/dev/null)
+# The gateway's HTTP parser: llhttp's C sources as Debian's node-llhttp
+# ships them, built with the rest (they are generated code: their own
+# warnings are theirs).
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl
 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
-	-D_GNU_SOURCE -Isrc -MMD -MP $(PKG_CFLAGS)
+	-D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -MMD -MP $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 ifeq ($(SAN),1)
@@ -39,7 +44,8 @@ endif
 SRC := $(shell find src -name '*.c' | sort)
 MAIN := src/cli/main.c
 LIB_SRC := $(filter-out $(MAIN),$(SRC))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LLHTTP_SRC := $(wildcard $(LLHTTP_DIR)/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_SRC:$(LLHTTP_DIR)/%.c=$(BUILD)/llhttp/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test tools with a main of their own (tests/netstack/: the harness that
@@ -65,6 +71,11 @@ $(BUILD)/spokewire: $(BUILD)/$(MAIN:.c=.o) $(BUILD)/libspokewire.a
 $(BUILD)/libspokewire.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(filter-out -Wall -Wextra -Werror,$(ALL_CFLAGS)) -w -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

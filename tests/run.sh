@@ -19,7 +19,9 @@ if ! make -s -j"$(nproc)" BUILD=build/test SAN=1 WERROR=1 tests >"$LOGS/build.lo
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export PATH="$SPOKEWIRE_BUILD:$PATH"
+# Debian's python3 (with the packages deps.sh installs) before any other
+# this machine may have: CI has only Debian's.
+export PATH="$SPOKEWIRE_BUILD:/usr/sbin:/usr/bin:$PATH"
 
 passed=0
 failed=0

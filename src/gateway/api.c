@@ -125,8 +125,9 @@ static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
 		return MHD_NO;
 	g->routes = nr;
 	g->routes[g->n_routes++] = r;
-	if (gw_state_save(g)) {
-		g->n_routes--;
+	if (gw_state_save(g) || gw_routes_changed(g)) {
+		gw_route_release(&g->routes[--g->n_routes]);
+		gw_routes_changed(g);
 		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			     "the state file could not be written");
 	}
@@ -184,6 +185,21 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 			"tcp_forwards", (json_int_t)g->n_forwards,
 			"connections_active", (json_int_t)g->active,
 			"connections_relayed", (json_int_t)g->relayed));
+	if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
+		char *text = gw_metrics(g);
+		struct MHD_Response *rs;
+		enum MHD_Result ret;
+
+		if (!text)
+			return MHD_NO;
+		rs = MHD_create_response_from_buffer(strlen(text), text,
+						     MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(rs, "Content-Type",
+					"text/plain; version=0.0.4");
+		ret = MHD_queue_response(c, MHD_HTTP_OK, rs);
+		MHD_destroy_response(rs);
+		return ret;
+	}
 	if (!authorized(g, c))
 		return error(c, MHD_HTTP_UNAUTHORIZED, "X-Agent-Token missing or wrong");
 	if (!strcmp(url, "/http/routes") || !strcmp(url, "/tcp/forwards")) {
@@ -216,9 +232,11 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 		i = find_route(g, url + 13);
 		if (i < 0)
 			return error(c, MHD_HTTP_NOT_FOUND, "no such route");
+		gw_route_release(&g->routes[i]);
 		memmove(&g->routes[i], &g->routes[i + 1],
 			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
 		g->n_routes--;
+		gw_routes_changed(g);
 		return saved_or_500(g, c, MHD_HTTP_OK,
 				    json_pack("{s:s}", "deleted", url + 13));
 	}

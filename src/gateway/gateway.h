@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
 
 #include "conf/conf.h"
 
@@ -28,11 +30,31 @@ enum {
 	GW_MAX_FORWARDS = 1000,
 };
 
+/* A route's counters, shared by the connections serving it: they outlive
+ * the route's removal until the last of them is done (refs). */
+struct gw_rstats {
+	char id[GW_ID_MAX + 1];
+	unsigned refs;
+	uint64_t active, requests, bytes_in, bytes_out, upstream_errors;
+	uint64_t status[6]; /* by class: [1] 1xx ... [5] 5xx, [0] other */
+};
+
+enum gw_tls_mode {
+	GW_TLS_TERMINATE,   /* here, with --tls-dir/HOST.crt */
+	GW_TLS_PASSTHROUGH, /* the ClientHello's bytes on to the target */
+};
+
 struct gw_route {
 	char id[GW_ID_MAX + 1];
-	char hostname[GW_HOST_MAX + 1];
+	char hostname[GW_HOST_MAX + 1]; /* "*.example.com", or "*": default */
 	char target_url[GW_URL_MAX + 1];
 	char entrypoint[64], certresolver[64];
+	enum gw_tls_mode tls;
+	bool redirect_https;  /* plain HTTP answered 308 to https:// */
+	/* From target_url: */
+	struct sockaddr_storage target;
+	bool target_tls;      /* https:// */
+	struct gw_rstats *st; /* owned: released by gw_route_release() */
 };
 
 struct gw_forward {
@@ -60,6 +82,12 @@ struct gateway {
 	size_t n_mesh;
 	struct loop_http *api;
 	uint64_t relayed, active;
+	/* The HTTP(S) proxy (http.c) */
+	size_t *route_index;         /* routes by hostname (routes.c) */
+	struct gw_http *http;
+	struct gw_tls *tls;          /* NULL: no --tls-dir */
+	FILE *access_log;            /* NULL: none */
+	unsigned upstream_timeout_s, connect_timeout_s;
 };
 
 /* state.c */
@@ -78,6 +106,28 @@ const char *gw_forward_parse(struct gateway *g, json_t *in,
 int gw_mesh_refresh(struct gateway *g);
 /* Traefik YAML for every route, when a directory was given. */
 void gw_traefik_write(const struct gateway *g);
+
+/* routes.c: the routing table. After any change to g->routes: */
+int gw_routes_changed(struct gateway *g);
+/* Before a route leaves g->routes: */
+void gw_route_release(struct gw_route *r);
+/* The route for a Host (any case, port ignored): exact, then the nearest
+ * "*.domain", then "*". NULL: none. */
+struct gw_route *gw_route_find(struct gateway *g, const char *host,
+			       size_t len);
+/* target_url into r->target; NULL or why not. */
+const char *gw_route_target(struct gw_route *r);
+void gw_rstats_put(struct gw_rstats *st);
+/* Prometheus text for every route; the caller frees. */
+char *gw_metrics(const struct gateway *g);
+
+/* http.c: the proxy's public listeners (--http, --https), each connection
+ * routed request by request. 0 or -errno with err. */
+int gw_http_start(struct gateway *g, const char *http_addr,
+		  const char *https_addr, char *err, size_t len);
+void gw_http_stop(struct gateway *g);
+/* Timeouts, access log flush: from the loop's tick. */
+void gw_http_tick(struct gateway *g);
 
 /* fwd.c: a forward's public listener, and its connections. 0 or -errno
  * with err (a port in use, or below 1024 without the right). */

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
+#include "gateway/tls.h"
 #include "io/loop.h"
 
 static void usage(FILE *f)
@@ -29,6 +30,18 @@ static void usage(FILE *f)
 "  --config CONF        bring the interface up from CONF (no controller)\n"
 "  --api ADDR:PORT      the API (default 127.0.0.1:EDGE_AGENT_PORT); beyond\n"
 "                       loopback only with AGENT_TOKEN\n"
+"  --http ADDR          serve HTTP routes here (default 80: every IPv4\n"
+"                       address; \"[::]:80\" for IPv6 too; \"off\")\n"
+"  --https ADDR         TLS here (default 443; \"off\"): by SNI, terminated\n"
+"                       with --tls-dir/HOST.crt and HOST.key (else the\n"
+"                       route's *.domain pair, else default.crt), or passed\n"
+"                       through to routes with \"tls\": \"passthrough\"\n"
+"  --tls-dir DIR        certificates, read again when they change\n"
+"  --access-log FILE    one line per request (\"-\": stdout, the default;\n"
+"                       \"off\"): TIME CLIENT HOST \"METHOD PATH HTTP/V\"\n"
+"                       STATUS BYTES_IN BYTES_OUT DURATION ROUTE\n"
+"  --upstream-timeout S a target's answer, in seconds (default 60): 504\n"
+"  --connect-timeout S  a target's accept, in seconds (default 5): 504\n"
 "  --traefik-dir DIR    also write the HTTP routes as Traefik YAML there\n"
 "\n"
 "Environment (as the containers it replaces read it): CONTROLLER_URL,\n"
@@ -37,10 +50,14 @@ static void usage(FILE *f)
 "STATE_FILE (DATA_DIR/state.json), TRAEFIK_ENTRYPOINT,\n"
 "TRAEFIK_CERTRESOLVER (defaults for routes, echoed back).\n"
 "\n"
-"API: GET /health; POST/GET /http/routes, DELETE /http/routes/ID;\n"
-"POST/GET /tcp/forwards, DELETE /tcp/forwards/ID. TCP forwards are served\n"
-"by this process (public port -> mesh target, no DNAT); HTTP routes are\n"
-"kept, checked and written for Traefik (serving them here comes next).\n",
+"API: GET /health, GET /metrics (Prometheus; no token needed for these\n"
+"two); POST/GET /http/routes, DELETE /http/routes/ID; POST/GET\n"
+"/tcp/forwards, DELETE /tcp/forwards/ID. A route: {\"route_id\",\n"
+"\"hostname\" (\"api.example.com\", \"*.example.com\", or \"*\": the default),\n"
+"\"target_url\" (http:// or https:// and a mesh address), \"entrypoint\"?,\n"
+"\"certresolver\"? (kept for Traefik), \"tls\"?: \"terminate\" | \"passthrough\",\n"
+"\"redirect_https\"?: true}. Routes and forwards are served by this\n"
+"process: no Traefik, no DNAT.\n",
 		prog_name, prog_name, prog_name);
 }
 
@@ -92,6 +109,7 @@ static void on_tick(struct loop *loop, void *arg)
 	int status;
 
 	gw_api_tick(g);
+	gw_http_tick(g);
 	if (agent_pid > 0 && waitpid(agent_pid, &status, WNOHANG) == agent_pid) {
 		fprintf(stderr, "%s gateway: the agent (join) ended; stopping\n",
 			prog_name);
@@ -106,10 +124,17 @@ int cmd_gateway(int argc, char *argv[])
 		{ "config", required_argument, NULL, 'c' },
 		{ "api", required_argument, NULL, 'a' },
 		{ "traefik-dir", required_argument, NULL, 't' },
+		{ "http", required_argument, NULL, 'H' },
+		{ "https", required_argument, NULL, 'S' },
+		{ "tls-dir", required_argument, NULL, 'T' },
+		{ "access-log", required_argument, NULL, 'L' },
+		{ "upstream-timeout", required_argument, NULL, 'U' },
+		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *config = NULL, *data_dir = cli_env("DATA_DIR", "/data");
+	const char *http = "80", *https = "443", *tls_dir = NULL, *log = "-";
 	char api[64], err[512] = "";
 	struct gateway g = { 0 };
 	sigset_t mask;
@@ -129,6 +154,30 @@ int cmd_gateway(int argc, char *argv[])
 		case 't':
 			snprintf(g.traefik_dir, sizeof(g.traefik_dir), "%s", optarg);
 			break;
+		case 'H':
+			http = optarg;
+			break;
+		case 'S':
+			https = optarg;
+			break;
+		case 'T':
+			tls_dir = optarg;
+			break;
+		case 'L':
+			log = optarg;
+			break;
+		case 'U':
+		case 'C':
+			if (atoi(optarg) < 1 || atoi(optarg) > 86400) {
+				fprintf(stderr, "%s gateway: --%s: seconds, 1-86400\n",
+					prog_name, c == 'U' ? "upstream-timeout" : "connect-timeout");
+				return 2;
+			}
+			if (c == 'U')
+				g.upstream_timeout_s = (unsigned)atoi(optarg);
+			else
+				g.connect_timeout_s = (unsigned)atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -140,6 +189,20 @@ int cmd_gateway(int argc, char *argv[])
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (!g.upstream_timeout_s)
+		g.upstream_timeout_s = 60;
+	if (!g.connect_timeout_s)
+		g.connect_timeout_s = 5;
+	if (!strcmp(log, "-")) {
+		g.access_log = stdout;
+	} else if (strcmp(log, "off")) {
+		g.access_log = fopen(log, "ae");
+		if (!g.access_log) {
+			fprintf(stderr, "%s gateway: --access-log %s: %s\n", prog_name,
+				log, strerror(errno));
+			return 1;
+		}
 	}
 	g.token = getenv("AGENT_TOKEN");
 	g.entrypoint = cli_env("TRAEFIK_ENTRYPOINT", "");
@@ -178,6 +241,12 @@ int cmd_gateway(int argc, char *argv[])
 		fprintf(stderr, "%s gateway: %s\n", prog_name, err);
 		goto out;
 	}
+	if (gw_tls_start(&g, tls_dir) ||
+	    gw_http_start(&g, http, https, err, sizeof(err))) {
+		fprintf(stderr, "%s gateway: %s%s\n", prog_name, err,
+			strstr(err, "denied") ? " (ports below 1024 need CAP_NET_BIND_SERVICE: give --http/--https PORT)" : "");
+		goto out;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -187,8 +256,8 @@ int cmd_gateway(int argc, char *argv[])
 	if (sfd >= 0)
 		loop_add(g.loop, sfd, LOOP_READ, on_signal, &g);
 	loop_set_tick(g.loop, 100, on_tick, &g);
-	fprintf(stderr, "%s gateway: API on %s, %zu routes and %zu forwards restored from %s\n",
-		prog_name, api, g.n_routes, g.n_forwards, g.state_path);
+	fprintf(stderr, "%s gateway: API on %s, HTTP on %s, HTTPS on %s; %zu routes and %zu forwards restored from %s\n",
+		prog_name, api, http, https, g.n_routes, g.n_forwards, g.state_path);
 	rc = loop_run(g.loop) < 0;
 	if (sfd >= 0)
 		close(sfd);
@@ -197,6 +266,8 @@ out:
 		for (i = 0; i < g.n_forwards; ++i)
 			gw_forward_stop(&g, &g.forwards[i]);
 		gw_api_stop(&g);
+		gw_http_stop(&g);
+		gw_tls_stop(&g);
 		loop_free(g.loop);
 	}
 	if (agent_pid > 0) {
@@ -205,6 +276,11 @@ out:
 	}
 	if (config)
 		cli_spawn(NULL, (char *[]){ "spokewire", "down", (char *)config, NULL });
+	for (i = 0; i < g.n_routes; ++i)
+		gw_route_release(&g.routes[i]);
+	free(g.route_index);
+	if (g.access_log && g.access_log != stdout)
+		fclose(g.access_log);
 	free(g.routes);
 	free(g.forwards);
 	free(g.mesh);

@@ -12,6 +12,7 @@
 
 #include "conf/conf-value.h"
 #include "gateway/gateway.h"
+#include "gateway/io.h"
 #include "io/file.h"
 #include "io/strbuf.h"
 #include "uapi/uapi.h"
@@ -20,10 +21,12 @@ enum { STATE_MAX = 16 << 20 };
 
 json_t *gw_route_json(const struct gw_route *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "route_id", r->id,
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "route_id", r->id,
 			 "hostname", r->hostname, "target_url", r->target_url,
 			 "entrypoint", r->entrypoint, "certresolver",
-			 r->certresolver);
+			 r->certresolver, "tls",
+			 r->tls == GW_TLS_PASSTHROUGH ? "passthrough" : "terminate",
+			 "redirect_https", r->redirect_https);
 }
 
 json_t *gw_forward_json(const struct gw_forward *f)
@@ -51,6 +54,8 @@ static bool valid_hostname(const char *s)
 {
 	size_t n = strlen(s), label = 0, i;
 
+	if (!strcmp(s, "*"))
+		return true; /* the default route */
 	if (!strncmp(s, "*.", 2))
 		s += 2, n -= 2;
 	if (!n || n > GW_HOST_MAX || s[n - 1] == '.' || s[0] == '.')
@@ -96,9 +101,11 @@ static const char *check_keys(json_t *in, const char *const *keys,
 		if (!keys[i])
 			return "unknown field";
 		if ((types[i] == 's' && !json_is_string(v)) ||
-		    (types[i] == 'i' && !json_is_integer(v)))
+		    (types[i] == 'i' && !json_is_integer(v)) ||
+		    (types[i] == 'b' && !json_is_boolean(v)))
 			return types[i] == 's' ? "a field must be a string"
-					       : "a field must be an integer";
+			     : types[i] == 'i' ? "a field must be an integer"
+					       : "a field must be true or false";
 	}
 	return NULL;
 }
@@ -114,13 +121,30 @@ static bool in_mesh(const struct gateway *g, const char *ip)
 	return conf_prefix_match(g->mesh, g->n_mesh, fam, a);
 }
 
+/* The fields a route has beyond id, hostname and target_url; 0 or why
+ * not. */
+static const char *route_options(json_t *in, struct gw_route *r)
+{
+	const char *tls = str(in, "tls");
+
+	r->tls = GW_TLS_TERMINATE;
+	if (tls && !strcmp(tls, "passthrough"))
+		r->tls = GW_TLS_PASSTHROUGH;
+	else if (tls && strcmp(tls, "terminate"))
+		return "tls: \"terminate\" or \"passthrough\"";
+	r->redirect_https = json_is_true(json_object_get(in, "redirect_https"));
+	if (r->redirect_https && r->tls == GW_TLS_PASSTHROUGH)
+		return "redirect_https: the route passes TLS through; plain HTTP to it is not served";
+	return NULL;
+}
+
 const char *gw_route_parse(struct gateway *g, json_t *in, struct gw_route *r)
 {
 	static const char *const keys[] = { "route_id", "hostname",
-		"target_url", "entrypoint", "certresolver", NULL };
-	const char *why = check_keys(in, keys, "sssss"), *u, *host, *end;
-	char hostbuf[64];
-	size_t hl;
+		"target_url", "entrypoint", "certresolver", "tls",
+		"redirect_https", NULL };
+	const char *why = check_keys(in, keys, "ssssssb"), *u;
+	char ip[64];
 
 	if (why)
 		return why;
@@ -130,22 +154,23 @@ const char *gw_route_parse(struct gateway *g, json_t *in, struct gw_route *r)
 	if (!str(in, "hostname") || !valid_hostname(str(in, "hostname")))
 		return "hostname: not a host name";
 	u = str(in, "target_url");
-	if (!u || strlen(u) > GW_URL_MAX ||
-	    (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
+	if (!u || strlen(u) > GW_URL_MAX)
 		return "target_url: http://HOST:PORT or https://HOST:PORT";
-	host = u + (u[4] == 's' ? 8 : 7);
-	end = host + strcspn(host, ":/");
-	hl = (size_t)(end - host);
-	if (!hl || hl >= sizeof(hostbuf))
-		return "target_url: no host";
-	memcpy(hostbuf, host, hl);
-	hostbuf[hl] = '\0';
+	snprintf(r->target_url, sizeof(r->target_url), "%s", u);
+	why = gw_route_target(r);
+	if (why)
+		return why;
+	why = route_options(in, r);
+	if (why)
+		return why;
 	gw_mesh_refresh(g);
-	if (!in_mesh(g, hostbuf))
+	gw_addr_str(&r->target, ip, sizeof(ip));
+	if (!in_mesh(g, ip))
 		return "target_url: the target must be an address inside the mesh";
 	snprintf(r->id, sizeof(r->id), "%s", str(in, "route_id"));
 	snprintf(r->hostname, sizeof(r->hostname), "%s", str(in, "hostname"));
-	snprintf(r->target_url, sizeof(r->target_url), "%s", u);
+	for (u = r->hostname; *u; ++u)
+		r->hostname[u - r->hostname] = (char)tolower((unsigned char)*u);
 	snprintf(r->entrypoint, sizeof(r->entrypoint), "%s",
 		 str(in, "entrypoint") ? str(in, "entrypoint") : g->entrypoint);
 	snprintf(r->certresolver, sizeof(r->certresolver), "%s",
@@ -271,6 +296,10 @@ static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
 			 str(v, "entrypoint") ? str(v, "entrypoint") : "");
 		snprintf(r.certresolver, sizeof(r.certresolver), "%s",
 			 str(v, "certresolver") ? str(v, "certresolver") : "");
+		if (gw_route_target(&r) || route_options(v, &r)) {
+			snprintf(err, len, "http_routes[%zu]: target_url or options are not valid", i);
+			return -1;
+		}
 		nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
 		if (!nr)
 			return -1;
@@ -333,7 +362,7 @@ int gw_state_load(struct gateway *g, char *err, size_t len)
 		return -1;
 	}
 	json_decref(doc);
-	return 0;
+	return gw_routes_changed(g) ? -1 : 0;
 }
 
 void gw_traefik_write(const struct gateway *g)
