@@ -148,7 +148,8 @@ static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
 	if (find_forward(g, f.id) >= 0)
 		return error(c, MHD_HTTP_CONFLICT, "forward_id exists");
 	for (i = 0; i < g->n_forwards; ++i)
-		if (g->forwards[i].public_port == f.public_port)
+		if (g->forwards[i].public_port == f.public_port &&
+		    g->forwards[i].udp == f.udp)
 			return error(c, MHD_HTTP_CONFLICT, "public_port has a forward");
 	if (g->n_forwards >= GW_MAX_FORWARDS)
 		return error(c, MHD_HTTP_CONFLICT, "too many forwards");

@@ -19,7 +19,7 @@
 enum {
 	BUF = 64 << 10,
 	ACCEPTS = 64,
-	CONNS_MAX = 4096, /* per forward */
+	CONNS_MAX = 4096, /* per forward, unless it says */
 };
 
 struct gw_conn;
@@ -28,6 +28,9 @@ struct gw_listener {
 	struct gateway *g;
 	char target_ip[48]; /* copies: the forwards array may move */
 	uint16_t target_port;
+	uint8_t proxy_protocol;
+	unsigned max_conns;
+	uint64_t idle_ns;
 	int fd;
 	unsigned conns;
 	struct gw_conn *list;
@@ -45,6 +48,7 @@ struct gw_conn {
 	struct gw_conn *prev, *next;
 	int fd[2];          /* client, target */
 	bool connected;
+	uint64_t last;      /* bytes last moved, CLOCK_MONOTONIC ns */
 	struct pipe_dir dir[2]; /* 0: client -> target, 1: target -> client */
 };
 
@@ -103,8 +107,10 @@ static bool pump(struct gw_conn *c)
 
 		if (!d->eof && d->len < BUF) {
 			n = read(from, d->buf + d->len, BUF - d->len);
-			if (n > 0)
+			if (n > 0) {
 				d->len += (size_t)n;
+				c->last = clock_mono_ns();
+			}
 			else if (n == 0)
 				d->eof = true;
 			else if (errno != EAGAIN && errno != EINTR)
@@ -171,7 +177,7 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
-		if (l->conns >= CONNS_MAX) {
+		if (l->conns >= l->max_conns) {
 			close(cfd);
 			continue;
 		}
@@ -218,6 +224,17 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 		c->l = l;
 		c->fd[0] = cfd;
 		c->fd[1] = tfd;
+		c->last = clock_mono_ns();
+		if (l->proxy_protocol) {
+			/* The header goes first, ahead of the client's bytes. */
+			struct sockaddr_storage src = { 0 }, dst = { 0 };
+			socklen_t sl = sizeof(src), dl = sizeof(dst);
+
+			getpeername(cfd, (struct sockaddr *)&src, &sl);
+			getsockname(cfd, (struct sockaddr *)&dst, &dl);
+			c->dir[0].len = gw_proxy_header(l->proxy_protocol, &src, &dst,
+							(uint8_t *)c->dir[0].buf, BUF);
+		}
 		c->next = l->list;
 		if (c->next)
 			c->next->prev = c;
@@ -237,6 +254,8 @@ int gw_forward_start(struct gateway *g, struct gw_forward *f, char *err,
 	struct gw_listener *l;
 	int fd, one = 1, zero = 0, ret;
 
+	if (f->udp)
+		return gw_udp_start(g, f, err, len);
 	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -254,6 +273,9 @@ int gw_forward_start(struct gateway *g, struct gw_forward *f, char *err,
 	l->g = g;
 	snprintf(l->target_ip, sizeof(l->target_ip), "%s", f->target_ip);
 	l->target_port = f->target_port;
+	l->proxy_protocol = f->proxy_protocol;
+	l->max_conns = f->max_connections ? f->max_connections : CONNS_MAX;
+	l->idle_ns = (uint64_t)(f->idle_timeout_s ? f->idle_timeout_s : 3600) * 1000000000ull;
 	l->fd = fd;
 	ret = loop_add(g->loop, fd, LOOP_READ, on_accept, l);
 	if (ret < 0) {
@@ -277,6 +299,10 @@ void gw_forward_stop(struct gateway *g, struct gw_forward *f)
 {
 	struct gw_listener *l = f->listener;
 
+	if (f->udp) {
+		gw_udp_stop(g, f);
+		return;
+	}
 	if (!l)
 		return;
 	while (l->list)
@@ -285,4 +311,27 @@ void gw_forward_stop(struct gateway *g, struct gw_forward *f)
 	close(l->fd);
 	free(l);
 	f->listener = NULL;
+}
+
+void gw_forward_tick(struct gateway *g)
+{
+	uint64_t now = clock_mono_ns();
+	struct gw_conn *c, *next;
+	size_t i;
+
+	for (i = 0; i < g->n_forwards; ++i) {
+		struct gw_forward *f = &g->forwards[i];
+
+		if (f->udp) {
+			gw_udp_tick(g, f);
+			continue;
+		}
+		if (!f->listener)
+			continue;
+		for (c = f->listener->list; c; c = next) {
+			next = c->next;
+			if (now - c->last > f->listener->idle_ns)
+				conn_free(c);
+		}
+	}
 }

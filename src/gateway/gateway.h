@@ -63,7 +63,11 @@ struct gw_forward {
 	char target_ip[48];
 	uint16_t target_port;
 	bool udp;
+	uint8_t proxy_protocol;   /* 0, 1 or 2: the PROXY header to the target */
+	unsigned max_connections; /* at once (UDP: client addresses) */
+	unsigned idle_timeout_s;  /* of silence both ways, then closed */
 	struct gw_listener *listener; /* fwd.c: serving it */
+	struct gw_udp *udp_listener;  /* fwd-udp.c */
 };
 
 struct gateway {
@@ -134,6 +138,21 @@ void gw_http_tick(struct gateway *g);
 int gw_forward_start(struct gateway *g, struct gw_forward *f, char *err,
 		     size_t len);
 void gw_forward_stop(struct gateway *g, struct gw_forward *f);
+/* Idle timeouts, from the loop's tick. */
+void gw_forward_tick(struct gateway *g);
+
+/* fwd-udp.c: the same for a UDP forward (a session per client address). */
+int gw_udp_start(struct gateway *g, struct gw_forward *f, char *err,
+		 size_t len);
+void gw_udp_stop(struct gateway *g, struct gw_forward *f);
+void gw_udp_tick(struct gateway *g, struct gw_forward *f);
+
+/* proxyproto.c: the PROXY protocol header (v1 text, v2 binary) telling a
+ * target who the client is: src the client, dst the address it reached.
+ * Its length, or 0 when out is too small. */
+size_t gw_proxy_header(int version, const struct sockaddr_storage *src,
+		       const struct sockaddr_storage *dst, uint8_t *out,
+		       size_t len);
 
 /* api.c: the agent API on 127.0.0.1:port (another address only with a
  * token). 0 or -errno with err. */

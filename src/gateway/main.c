@@ -110,6 +110,7 @@ static void on_tick(struct loop *loop, void *arg)
 
 	gw_api_tick(g);
 	gw_http_tick(g);
+	gw_forward_tick(g);
 	if (agent_pid > 0 && waitpid(agent_pid, &status, WNOHANG) == agent_pid) {
 		fprintf(stderr, "%s gateway: the agent (join) ended; stopping\n",
 			prog_name);
@@ -140,6 +141,7 @@ int cmd_gateway(int argc, char *argv[])
 	sigset_t mask;
 	size_t i;
 	int c, sfd, rc = 1;
+	bool mesh_up = false;
 
 	snprintf(api, sizeof(api), "127.0.0.1:%s", cli_env("EDGE_AGENT_PORT", "8081"));
 	optind = 1;
@@ -224,19 +226,11 @@ int cmd_gateway(int argc, char *argv[])
 			prog_name, g.state_path, err, g.state_path);
 		return 1;
 	}
-	if (config ? cli_spawn(NULL, (char *[]){ "spokewire", "up", (char *)config, NULL })
-		   : start_agent(g.wg_iface, data_dir)) {
-		fprintf(stderr, "%s gateway: the mesh interface did not come up\n", prog_name);
-		goto out;
-	}
+	/* Our listeners first: a port in use or a refused API address stops
+	 * us before we touch the interface. */
 	g.loop = loop_new();
 	if (!g.loop)
 		goto out;
-	for (i = 0; i < g.n_forwards; ++i)
-		if (gw_forward_start(&g, &g.forwards[i], err, sizeof(err)))
-			fprintf(stderr, "%s gateway: forward %s not restored: %s\n",
-				prog_name, g.forwards[i].id, err);
-	gw_traefik_write(&g);
 	if (gw_api_start(&g, api, err, sizeof(err))) {
 		fprintf(stderr, "%s gateway: %s\n", prog_name, err);
 		goto out;
@@ -247,6 +241,17 @@ int cmd_gateway(int argc, char *argv[])
 			strstr(err, "denied") ? " (ports below 1024 need CAP_NET_BIND_SERVICE: give --http/--https PORT)" : "");
 		goto out;
 	}
+	if (config ? cli_spawn(NULL, (char *[]){ "spokewire", "up", (char *)config, NULL })
+		   : start_agent(g.wg_iface, data_dir)) {
+		fprintf(stderr, "%s gateway: the mesh interface did not come up\n", prog_name);
+		goto out;
+	}
+	mesh_up = config != NULL;
+	for (i = 0; i < g.n_forwards; ++i)
+		if (gw_forward_start(&g, &g.forwards[i], err, sizeof(err)))
+			fprintf(stderr, "%s gateway: forward %s not restored: %s\n",
+				prog_name, g.forwards[i].id, err);
+	gw_traefik_write(&g);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -274,7 +279,7 @@ out:
 		kill(agent_pid, SIGTERM);
 		waitpid(agent_pid, NULL, 0);
 	}
-	if (config)
+	if (mesh_up)
 		cli_spawn(NULL, (char *[]){ "spokewire", "down", (char *)config, NULL });
 	for (i = 0; i < g.n_routes; ++i)
 		gw_route_release(&g.routes[i]);

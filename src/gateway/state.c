@@ -31,10 +31,37 @@ json_t *gw_route_json(const struct gw_route *r)
 
 json_t *gw_forward_json(const struct gw_forward *f)
 {
-	return json_pack("{s:s, s:i, s:s, s:i, s:s}", "forward_id", f->id,
-			 "public_port", f->public_port, "target_ip",
+	return json_pack("{s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:i}", "forward_id",
+			 f->id, "public_port", f->public_port, "target_ip",
 			 f->target_ip, "target_port", f->target_port, "proto",
-			 f->udp ? "udp" : "tcp");
+			 f->udp ? "udp" : "tcp", "proxy_protocol",
+			 f->proxy_protocol, "max_connections",
+			 f->max_connections, "idle_timeout", f->idle_timeout_s);
+}
+
+/* A forward's options, with their defaults; NULL or why not. */
+static const char *forward_options(json_t *in, struct gw_forward *f)
+{
+	json_t *pp = json_object_get(in, "proxy_protocol");
+	json_t *mc = json_object_get(in, "max_connections");
+	json_t *it = json_object_get(in, "idle_timeout");
+
+	f->proxy_protocol = pp ? (uint8_t)json_integer_value(pp) : 0;
+	if (pp && (!json_is_integer(pp) || json_integer_value(pp) < 0 ||
+		   json_integer_value(pp) > 2))
+		return "proxy_protocol: 0 (none), 1 or 2";
+	if (f->proxy_protocol && f->udp)
+		return "proxy_protocol: TCP forwards only";
+	f->max_connections = mc ? (unsigned)json_integer_value(mc) : 4096;
+	if (mc && (!json_is_integer(mc) || json_integer_value(mc) < 1 ||
+		   json_integer_value(mc) > 65536))
+		return "max_connections: 1-65536";
+	f->idle_timeout_s = it ? (unsigned)json_integer_value(it)
+			       : f->udp ? 60 : 3600;
+	if (it && (!json_is_integer(it) || json_integer_value(it) < 1 ||
+		   json_integer_value(it) > 86400 * 7))
+		return "idle_timeout: seconds, 1-604800";
+	return NULL;
 }
 
 static bool valid_id(const char *s)
@@ -183,8 +210,9 @@ const char *gw_forward_parse(struct gateway *g, json_t *in,
 			     struct gw_forward *f)
 {
 	static const char *const keys[] = { "forward_id", "public_port",
-		"target_ip", "target_port", "proto", NULL };
-	const char *why = check_keys(in, keys, "sisis"), *proto;
+		"target_ip", "target_port", "proto", "proxy_protocol",
+		"max_connections", "idle_timeout", NULL };
+	const char *why = check_keys(in, keys, "sisisiii"), *proto;
 	json_int_t pp = json_integer_value(json_object_get(in, "public_port"));
 	json_int_t tp = json_integer_value(json_object_get(in, "target_port"));
 
@@ -198,8 +226,10 @@ const char *gw_forward_parse(struct gateway *g, json_t *in,
 	proto = str(in, "proto") ? str(in, "proto") : "tcp";
 	if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
 		return "proto: tcp or udp";
-	if (!strcmp(proto, "udp"))
-		return "proto: udp forwards are not served yet";
+	f->udp = !strcmp(proto, "udp");
+	why = forward_options(in, f);
+	if (why)
+		return why;
 	if (!str(in, "target_ip") || strlen(str(in, "target_ip")) >= sizeof(f->target_ip))
 		return "target_ip: an address inside the mesh";
 	gw_mesh_refresh(g);
@@ -323,6 +353,11 @@ static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
 		snprintf(f.target_ip, sizeof(f.target_ip), "%s", str(v, "target_ip"));
 		f.public_port = (uint16_t)pp;
 		f.target_port = (uint16_t)tp;
+		f.udp = str(v, "proto") && !strcmp(str(v, "proto"), "udp");
+		if (forward_options(v, &f)) {
+			snprintf(err, len, "tcp_forwards[%zu]: options are not valid", i);
+			return -1;
+		}
 		nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
 		if (!nf)
 			return -1;

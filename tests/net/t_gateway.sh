@@ -1,7 +1,9 @@
 #!/bin/bash
-# `spokewire gateway`, first part (issue 14): the edge agent's API with and
-# without its token, TCP forwards served by the gateway itself (psql from a
-# public client to PostgreSQL on a mesh node, no DNAT), HTTP routes kept,
+# `spokewire gateway` (issue 14): the edge agent's API with and without its
+# token, TCP forwards served by the gateway itself (psql from a public
+# client to PostgreSQL on a mesh node, no DNAT), the PROXY protocol v1 and
+# v2 read back by nginx's real_ip, a UDP forward and its idle end, a
+# connection limit and an idle timeout, HTTP routes kept,
 # checked and written for Traefik, the bad inputs (malformed JSON, wrong
 # types, unknown fields, duplicates, a port in use, a target outside the
 # mesh), a restart restoring everything from the state file, and a corrupt
@@ -49,6 +51,13 @@ EOF
 )
 check node-up up_root "$NS_M" "$NODE_CONF"
 pg_start "$NS_M" 10.60.0.2 5432
+# nginx reads the PROXY header a forward sends and answers with the
+# address it names (real_ip), and the one in the header itself.
+NGINX_EXTRA="server { listen 10.60.0.2:8082 proxy_protocol; set_real_ip_from 10.60.0.1;
+	real_ip_header proxy_protocol; location / { return 200 \"\$remote_addr \$proxy_protocol_addr\\n\"; } }" \
+	nginx_start "$NS_M" 10.60.0.2:8080
+nsx "$NS_M" /usr/bin/python3 "$(dirname "$0")/udpecho.py" serve 10.60.0.2 5353 >"$T_DIR/udpecho.log" 2>&1 &
+T_PIDS+=("$!")
 TOKEN=tok_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 DATA=$T_DIR/gw
 mkdir -p "$DATA"
@@ -108,6 +117,50 @@ code_is route-delete 200 DELETE /http/routes/api
 code_is route-delete-missing 404 DELETE /http/routes/api
 code_is route-readd 201 POST /http/routes '{"route_id":"api","hostname":"api.example.com","target_url":"http://10.60.0.2:8080"}'
 check_not api-beyond-loopback-without-token nsx "$NS_G" env -u AGENT_TOKEN DATA_DIR="$T_DIR/other" "$SPOKEWIRE" gateway --config "$GW_CONF" --api 0.0.0.0:8090
+
+# ---- PROXY protocol to the target, UDP, limits, idle timeouts
+CLIENT=$(outer4 2 2)
+GWP=$(outer4 2 1)
+code_is forward-pp2 201 POST /tcp/forwards '{"forward_id":"pp2","public_port":18082,"target_ip":"10.60.0.2","target_port":8082,"proxy_protocol":2}'
+code_is forward-pp1 201 POST /tcp/forwards '{"forward_id":"pp1","public_port":18083,"target_ip":"10.60.0.2","target_port":8082,"proxy_protocol":1}'
+wait_until 5 port_open "$NS_M" 10.60.0.2 8082 || fail nginx-proxy-protocol-up
+out=$(nsx "$NS_P" curl -s --max-time 5 "http://$GWP:18082/")
+if [ "$out" = "$CLIENT $CLIENT" ]; then pass proxy-v2-real-ip; else fail proxy-v2-real-ip "$out"; fi
+out=$(nsx "$NS_P" curl -s --max-time 5 "http://$GWP:18083/")
+if [ "$out" = "$CLIENT $CLIENT" ]; then pass proxy-v1-real-ip; else fail proxy-v1-real-ip "$out"; fi
+code_is forward-bad-proxy-version 400 POST /tcp/forwards '{"forward_id":"pp3","public_port":18084,"target_ip":"10.60.0.2","target_port":8082,"proxy_protocol":3}'
+code_is forward-udp-proxy-refused 400 POST /tcp/forwards '{"forward_id":"pp3","public_port":18084,"target_ip":"10.60.0.2","target_port":8082,"proto":"udp","proxy_protocol":2}'
+code_is forward-udp 201 POST /tcp/forwards '{"forward_id":"dns","public_port":15353,"target_ip":"10.60.0.2","target_port":5353,"proto":"udp","idle_timeout":2}'
+code_is forward-tcp-same-port-as-udp 201 POST /tcp/forwards '{"forward_id":"dns-tcp","public_port":15353,"target_ip":"10.60.0.2","target_port":8080}'
+code_is forward-udp-duplicate-port 409 POST /tcp/forwards '{"forward_id":"dns2","public_port":15353,"target_ip":"10.60.0.2","target_port":5353,"proto":"udp"}'
+out=$(nsx "$NS_P" /usr/bin/python3 "$(dirname "$0")/udpecho.py" send "$GWP" 15353 hello 3 2>&1)
+if [ "$out" = $'10.60.0.1 hello\n10.60.0.1 hello\n10.60.0.1 hello' ]; then pass udp-forward-echo; else fail udp-forward-echo "$out"; fi
+out=$(api GET /health)
+if [[ $out == *'"connections_active":1'* ]]; then pass udp-session-counted; else fail udp-session-counted "$out"; fi
+sleep 2.5
+out=$(api GET /health)
+if [[ $out == *'"connections_active":0'* ]]; then pass udp-session-idle-ends; else fail udp-session-idle-ends "$out"; fi
+code_is forward-limited 201 POST /tcp/forwards '{"forward_id":"one","public_port":18085,"target_ip":"10.60.0.2","target_port":8080,"max_connections":1,"idle_timeout":1}'
+cat >"$T_DIR/limits.py" <<EOF
+import socket, time
+a = socket.create_connection(("$GWP", 18085), timeout=3)
+time.sleep(0.3)
+b = socket.create_connection(("$GWP", 18085), timeout=3)
+try:
+    second = "closed" if b.recv(10) == b"" else "open"
+except (ConnectionResetError, socket.timeout) as e:
+    second = "closed" if isinstance(e, ConnectionResetError) else "open"
+t = time.monotonic()
+try:
+    first = "closed" if a.recv(10) == b"" else "data"
+except ConnectionResetError:
+    first = "closed"
+print(second, first, "%.1f" % (time.monotonic() - t))
+EOF
+read -r second first idle < <(nsx "$NS_P" /usr/bin/python3 "$T_DIR/limits.py" 2>&1)
+if [ "$second" = closed ]; then pass forward-max-connections; else fail forward-max-connections "second connection: $second"; fi
+if [ "$first" = closed ]; then pass forward-idle-timeout; else fail forward-idle-timeout "idle connection: $first after $idle s"; fi
+check forward-options-echoed grep -q '"proxy_protocol": 2' "$DATA/state.json"
 
 # ---- restart: everything back from the state file, serving at once
 kill -TERM "$GPID"

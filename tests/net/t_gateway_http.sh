@@ -217,8 +217,8 @@ if [ "$out" = $'hello\nbig 5000' ]; then pass websocket-echo; else fail websocke
 
 # ---- TLS: terminated by SNI, passed through, redirected to
 s_subject() { # SNI: the subject the gateway's port 443 shows for SNI
-	nsx "$NS_P" openssl s_client -connect "$GW:443" -servername "$1" </dev/null 2>/dev/null |
-		openssl x509 -noout -subject 2>/dev/null
+	nsx "$NS_P" openssl s_client -connect "$GW:443" -servername "$1" </dev/null 2>>"$T_DIR/s_client.err" |
+		openssl x509 -noout -subject 2>/dev/null || tail -3 "$T_DIR/s_client.err" >&2
 }
 is tls-terminate-cert "$(s_subject term.example.com)" "subject=CN = term.example.com"
 out=$(nsx "$NS_P" curl -s --max-time 10 --cacert "$TLS/term.example.com.crt" \

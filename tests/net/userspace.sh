@@ -96,7 +96,8 @@ psql_q() {
 }
 
 # nginx_start NS LISTEN...: nginx in NS serving $T_DIR/www on each LISTEN
-# (ADDR:PORT); $T_DIR/www/big is 4 MiB of random data.
+# (ADDR:PORT); $T_DIR/www/big is 4 MiB of random data. $NGINX_EXTRA, if
+# set, goes into the http block (more server blocks).
 nginx_start() {
 	local ns=$1 d=$T_DIR/nginx l listens=""
 	shift
@@ -120,6 +121,7 @@ http {
 	uwsgi_temp_path $d/uwsgi;
 	scgi_temp_path $d/scgi;
 	server { $listens root $T_DIR/www; }
+	${NGINX_EXTRA:-}
 }
 EOF
 	ip netns exec "$ns" nginx -c "$d/nginx.conf" >"$T_DIR/nginx.log" 2>&1 </dev/null 8>&- 9>&- &
