@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1) {
 		if (!gw_forward_parse(&g, in, &f)) {
 			assert(f.id[0] && strlen(f.id) <= GW_ID_MAX);
-			assert(f.public_port && f.target_port && !f.udp);
+			assert(f.public_port && f.target_port);
+			assert(f.proxy_protocol <= 2 && !(f.udp && f.proxy_protocol));
 		}
 	} else if (!gw_route_parse(&g, in, &r)) {
 		assert(r.id[0] && r.hostname[0]);

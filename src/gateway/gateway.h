@@ -130,6 +130,11 @@ char *gw_metrics(const struct gateway *g);
 int gw_http_start(struct gateway *g, const char *http_addr,
 		  const char *https_addr, char *err, size_t len);
 void gw_http_stop(struct gateway *g);
+/* Serves an accepted connection (fd owned from here on; tls: it starts
+ * with a ClientHello). 0 or -errno. */
+int gw_http_adopt(struct gateway *g, int fd, bool tls);
+/* Connections being served. */
+size_t gw_http_count(const struct gateway *g);
 /* Timeouts, access log flush: from the loop's tick. */
 void gw_http_tick(struct gateway *g);
 

@@ -1019,44 +1019,58 @@ struct gateway *gw_http_gateway(struct hconn *h)
 	return h->g;
 }
 
+int gw_http_adopt(struct gateway *g, int fd, bool tls)
+{
+	struct gw_http *s = g->http;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl = sizeof(ss);
+	struct hconn *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	h->g = g;
+	h->cl.fd = fd;
+	h->up.fd = -1;
+	h->hello = tls;
+	getpeername(fd, (struct sockaddr *)&ss, &sl);
+	gw_addr_str(&ss, h->client_ip, sizeof(h->client_ip));
+	llhttp_init(&h->req, HTTP_REQUEST, &req_settings);
+	h->req.data = h;
+	h->deadline = clock_mono_ns() + FIRST_HEAD_S * 1000000000ull;
+	if (loop_add(g->loop, fd, LOOP_READ, on_client, h) < 0) {
+		close(fd);
+		free(h);
+		return -ENOMEM;
+	}
+	h->next = s->list;
+	if (h->next)
+		h->next->prev = h;
+	s->list = h;
+	return 0;
+}
+
+size_t gw_http_count(const struct gateway *g)
+{
+	const struct hconn *h;
+	size_t n = 0;
+
+	for (h = g->http ? g->http->list : NULL; h; h = h->next)
+		n++;
+	return n;
+}
+
 static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct listener *l = arg;
-	struct gw_http *s = l->g->http;
-	int i;
+	int i, cfd;
 
 	for (i = 0; i < ACCEPTS; ++i) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		struct hconn *h;
-		int cfd;
-
-		cfd = accept4(fd, (struct sockaddr *)&ss, &sl,
-			      SOCK_NONBLOCK | SOCK_CLOEXEC);
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
-		h = calloc(1, sizeof(*h));
-		if (!h) {
-			close(cfd);
-			continue;
-		}
-		h->g = l->g;
-		h->cl.fd = cfd;
-		h->up.fd = -1;
-		h->hello = l->tls;
-		gw_addr_str(&ss, h->client_ip, sizeof(h->client_ip));
-		llhttp_init(&h->req, HTTP_REQUEST, &req_settings);
-		h->req.data = h;
-		h->deadline = clock_mono_ns() + FIRST_HEAD_S * 1000000000ull;
-		if (loop_add(loop, cfd, LOOP_READ, on_client, h) < 0) {
-			close(cfd);
-			free(h);
-			continue;
-		}
-		h->next = s->list;
-		if (h->next)
-			h->next->prev = h;
-		s->list = h;
+		gw_http_adopt(l->g, cfd, l->tls);
 	}
 }
 
