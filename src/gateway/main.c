@@ -221,6 +221,28 @@ int cmd_gateway(int argc, char *argv[])
 	} else {
 		snprintf(g.wg_iface, sizeof(g.wg_iface), "%s", cli_env("WG_IFACE", "wg0"));
 	}
+	/* The state's directory, made if missing: better a clear error now
+	 * than a 500 on the first route. */
+	{
+		char dir[4096], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", g.state_path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "%s gateway: %s (for the state file): %s\n",
+				prog_name, dir, strerror(errno));
+			return 1;
+		}
+		if (access(dir, W_OK) < 0) {
+			fprintf(stderr, "%s gateway: %s: cannot write the state file there: %s (set DATA_DIR or STATE_FILE)\n",
+				prog_name, dir, strerror(errno));
+			return 1;
+		}
+	}
 	if (gw_state_load(&g, err, sizeof(err))) {
 		fprintf(stderr, "%s gateway: %s: %s; kept as %s.bad, nothing restored: fix or remove it\n",
 			prog_name, g.state_path, err, g.state_path);
