@@ -36,6 +36,8 @@ enum {
 	ACCEPTS = 64,
 	FIRST_HEAD_S = 30,  /* for a new connection's first request head */
 	IDLE_S = 75,        /* between requests on a kept-alive connection */
+	POOL_MAX = 1024,    /* idle target connections kept, all targets */
+	POOL_IDLE_S = 30,   /* how long one is kept */
 };
 
 struct field {
@@ -56,9 +58,22 @@ struct listener {
 	bool tls;
 };
 
+/* An idle connection to a target, kept for the next request to it from
+ * any client (nginx's upstream keepalive). */
+struct pooled {
+	struct gw_http *s;
+	struct pooled *prev, *next;
+	int fd;
+	struct sockaddr_storage addr;
+	uint64_t since;
+};
+
 struct gw_http {
 	struct listener l[2]; /* http, https */
 	struct hconn *list;
+	struct pooled *pool;  /* newest first */
+	size_t pooled;
+	struct gateway *g;
 	char rbuf[RBUF];
 };
 
@@ -75,7 +90,8 @@ struct hconn {
 	bool https;             /* the client came over TLS (terminated) */
 	bool hello;             /* reading a ClientHello (on the https port) */
 	bool up_connecting;
-	bool up_idle;           /* kept alive between requests */
+	bool up_reused;         /* from the pool: it may have been closed */
+	bool up_tls;
 	struct sockaddr_storage up_addr;
 	llhttp_t req, resp;
 	struct head rh, sh;
@@ -236,7 +252,7 @@ static void up_close(struct hconn *h)
 	close(h->up.fd);
 	gw_io_tls_free(&h->up);
 	h->up.fd = -1;
-	h->up_connecting = h->up_idle = false;
+	h->up_connecting = h->up_reused = false;
 	h->to_up.off = h->to_up.len = 0;
 }
 
@@ -426,63 +442,18 @@ static void copy_printable(char *dst, size_t len, const char *s, size_t n)
 }
 
 static int up_start(struct hconn *h, const struct sockaddr_storage *target,
-		    bool tls);
+		    bool tls, bool pool);
 
-/* The head is in: route it and write it for the target. */
-static int on_req_headers(llhttp_t *p)
+/* The request's head as the target gets it, from the parsed one. */
+static void req_head(struct hconn *h)
 {
-	struct hconn *h = of(p);
-	struct gateway *g = h->g;
 	struct head *rh = &h->rh;
 	size_t hl = 0, cl = 0, ul = 0;
 	const char *host = hget(rh, "host", &hl);
 	const char *conn = hget(rh, "connection", &cl);
 	const char *upg = hget(rh, "upgrade", &ul);
 	const char *url = rh->text.p + rh->text.off + rh->first;
-	struct gw_route *r;
 	unsigned i;
-
-	snprintf(h->method, sizeof(h->method), "%s",
-		 llhttp_method_name(llhttp_get_method(p)));
-	copy_printable(h->path, sizeof(h->path), url, rh->first_len);
-	if (host)
-		copy_printable(h->host, sizeof(h->host), host, hl);
-	h->client_keepalive = llhttp_should_keep_alive(p);
-	if (llhttp_get_method(p) == HTTP_CONNECT) {
-		answer(h, 405, "Method Not Allowed", "CONNECT is not served here", NULL);
-		return -1;
-	}
-	r = gw_route_find(g, host ? host : "", host ? hl : 0);
-	if (!r) {
-		answer(h, 404, "Not Found", "no route for this host", NULL);
-		return -1;
-	}
-	snprintf(h->route, sizeof(h->route), "%s", r->id);
-	h->st = r->st;
-	h->st->refs++;
-	h->st->active++;
-	h->st->requests++;
-	if (r->redirect_https && !h->https) {
-		char loc[GW_HOST_MAX + 300];
-
-		snprintf(loc, sizeof(loc), "https://%s%.*s", h->host,
-			 (int)rh->first_len, url);
-		answer(h, 308, "Permanent Redirect", "use https", loc);
-		return -1;
-	}
-	h->upgrade = llhttp_get_upgrade(p) && upg;
-	h->req_chunked = p->flags & F_CHUNKED;
-	if (h->up.fd >= 0 && (!h->up_idle ||
-	    memcmp(&h->up_addr, &r->target, sizeof(r->target))))
-		up_close(h);
-	if (h->up.fd < 0 && up_start(h, &r->target, r->target_tls) < 0) {
-		answer(h, 502, "Bad Gateway", "the target cannot be reached", NULL);
-		return -1;
-	}
-	h->up_idle = false;
-	llhttp_init(&h->resp, HTTP_RESPONSE, &resp_settings);
-	h->resp.data = h;
-	head_reset(&h->sh);
 
 	gw_buf_printf(&h->to_up, "%s ", h->method);
 	gw_buf_add(&h->to_up, url, rh->first_len);
@@ -514,6 +485,61 @@ static int on_req_headers(llhttp_t *p)
 	if (h->req_chunked)
 		gw_buf_printf(&h->to_up, "Transfer-Encoding: chunked\r\n");
 	gw_buf_add(&h->to_up, "\r\n", 2);
+}
+
+
+/* The head is in: route it and write it for the target. */
+static int on_req_headers(llhttp_t *p)
+{
+	struct hconn *h = of(p);
+	struct gateway *g = h->g;
+	struct head *rh = &h->rh;
+	size_t hl = 0, ul = 0;
+	const char *host = hget(rh, "host", &hl);
+	const char *upg = hget(rh, "upgrade", &ul);
+	const char *url = rh->text.p + rh->text.off + rh->first;
+	struct gw_route *r;
+
+	snprintf(h->method, sizeof(h->method), "%s",
+		 llhttp_method_name(llhttp_get_method(p)));
+	copy_printable(h->path, sizeof(h->path), url, rh->first_len);
+	if (host)
+		copy_printable(h->host, sizeof(h->host), host, hl);
+	h->client_keepalive = llhttp_should_keep_alive(p);
+	if (llhttp_get_method(p) == HTTP_CONNECT) {
+		answer(h, 405, "Method Not Allowed", "CONNECT is not served here", NULL);
+		return -1;
+	}
+	r = gw_route_find(g, host ? host : "", host ? hl : 0);
+	if (!r) {
+		answer(h, 404, "Not Found", "no route for this host", NULL);
+		return -1;
+	}
+	snprintf(h->route, sizeof(h->route), "%s", r->id);
+	h->st = r->st;
+	h->st->refs++;
+	h->st->active++;
+	h->st->requests++;
+	if (r->redirect_https && !h->https) {
+		char loc[GW_HOST_MAX + 300];
+
+		snprintf(loc, sizeof(loc), "https://%s%.*s", h->host,
+			 (int)rh->first_len, url);
+		answer(h, 308, "Permanent Redirect", "use https", loc);
+		return -1;
+	}
+	h->upgrade = llhttp_get_upgrade(p) && upg;
+	h->req_chunked = p->flags & F_CHUNKED;
+	up_close(h); /* a request's target connection comes from the pool */
+	if (up_start(h, &r->target, r->target_tls, true) < 0) {
+		answer(h, 502, "Bad Gateway", "the target cannot be reached", NULL);
+		return -1;
+	}
+	llhttp_init(&h->resp, HTTP_RESPONSE, &resp_settings);
+	h->resp.data = h;
+	head_reset(&h->sh);
+
+	req_head(h);
 	h->bytes_in += rh->text.len;
 	h->st->bytes_in += rh->text.len;
 	h->deadline = clock_mono_ns() +
@@ -658,15 +684,115 @@ static int on_resp_done(llhttp_t *p)
 
 static void on_up(struct loop *loop, int fd, unsigned events, void *arg);
 
-static int up_start(struct hconn *h, const struct sockaddr_storage *target,
-		    bool tls)
+static bool same_addr(const struct sockaddr_storage *a,
+		      const struct sockaddr_storage *b)
 {
-	int fd = gw_connect(target);
+	return a->ss_family == b->ss_family &&
+	       !memcmp(a, b, a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : sizeof(struct sockaddr_in));
+}
 
+static void pool_drop(struct pooled *e)
+{
+	struct gw_http *s = e->s;
+
+	loop_del(s->g->loop, e->fd);
+	close(e->fd);
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->pool = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	s->pooled--;
+	free(e);
+}
+
+/* An idle target connection spoke or closed: it is of no use now. */
+static void on_pooled(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	pool_drop(arg);
+}
+
+/* The request is over and the target keeps the connection open: into the
+ * pool with it (or closed, when it cannot be kept). */
+static void up_release(struct hconn *h)
+{
+	struct gw_http *s = h->g->http;
+	struct pooled *e;
+
+	if (h->up.fd < 0)
+		return;
+	if (!h->up_keepalive || h->up_connecting || h->up.ssl || h->to_up.len ||
+	    s->pooled >= POOL_MAX || !(e = calloc(1, sizeof(*e)))) {
+		up_close(h);
+		return;
+	}
+	loop_del(h->g->loop, h->up.fd);
+	e->s = s;
+	e->fd = h->up.fd;
+	e->addr = h->up_addr;
+	e->since = clock_mono_ns();
+	if (loop_add(h->g->loop, e->fd, LOOP_READ, on_pooled, e) < 0) {
+		close(e->fd);
+		free(e);
+	} else {
+		e->next = s->pool;
+		if (e->next)
+			e->next->prev = e;
+		s->pool = e;
+		s->pooled++;
+	}
+	h->up.fd = -1;
+	h->up_reused = false;
+}
+
+static int pool_take(struct gw_http *s, const struct sockaddr_storage *target)
+{
+	struct pooled *e;
+	int fd;
+
+	for (e = s->pool; e; e = e->next)
+		if (same_addr(&e->addr, target))
+			break;
+	if (!e)
+		return -1;
+	fd = e->fd;
+	e->fd = -1;
+	loop_del(s->g->loop, fd);
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->pool = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	s->pooled--;
+	free(e);
+	return fd;
+}
+
+static int up_start(struct hconn *h, const struct sockaddr_storage *target,
+		    bool tls, bool pool)
+{
+	int fd = tls || !pool ? -1 : pool_take(h->g->http, target);
+
+	h->up_reused = fd >= 0;
+	h->up_tls = tls;
+	h->up_addr = *target;
+	if (h->up_reused) {
+		h->up.fd = fd;
+		h->up_connecting = false;
+		if (loop_add(h->g->loop, fd, LOOP_READ | LOOP_WRITE, on_up, h) < 0) {
+			close(fd);
+			h->up.fd = -1;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	fd = gw_connect(target);
 	if (fd < 0)
 		return fd;
 	h->up.fd = fd;
-	h->up_addr = *target;
 	h->up_connecting = true;
 	if (tls && gw_io_tls_client(&h->up, gw_tls_client_ctx(h->g), NULL)) {
 		close(fd);
@@ -690,9 +816,23 @@ static void up_gone(struct hconn *h, bool eof)
 		up_close(h);
 		return;
 	}
-	if (h->up_idle || !h->req_started) {
+	if (!h->req_started) {
 		up_close(h);
 		return;
+	}
+	/* A kept connection the target had closed as we took it: the
+	 * request went nowhere, so a body-less one is sent again on a new
+	 * connection (what nginx does for idempotent requests). */
+	if (h->up_reused && !h->resp_started && h->req_done && !h->upgrade &&
+	    !(h->req.flags & (F_CHUNKED | F_CONTENT_LENGTH))) {
+		struct sockaddr_storage t = h->up_addr;
+		bool tls = h->up_tls;
+
+		up_close(h);
+		if (up_start(h, &t, tls, false) == 0) {
+			req_head(h);
+			return;
+		}
 	}
 	if (eof && h->resp_started && !h->resp_done &&
 	    llhttp_finish(&h->resp) == HPE_OK && h->resp_done) {
@@ -727,7 +867,7 @@ static void up_data(struct hconn *h, const char *d, size_t n)
 			h->st->bytes_out += n;
 		return;
 	}
-	if (h->up_idle || !h->req_started || h->resp_done) {
+	if (!h->req_started || h->resp_done) {
 		up_close(h); /* bytes nobody asked for */
 		return;
 	}
@@ -803,7 +943,7 @@ static bool want_up(const struct hconn *h)
 {
 	if (h->up.fd < 0 || h->up_connecting || h->to_cl.len >= HIGH)
 		return false;
-	return h->phase == P_TUNNEL || h->up_idle ||
+	return h->phase == P_TUNNEL ||
 	       (h->phase == P_HEAD && h->req_started && !h->resp_done);
 }
 
@@ -865,10 +1005,7 @@ static bool next_request(struct hconn *h)
 		return false;
 	request_end(h);
 	h->served++;
-	if (!h->up_keepalive)
-		up_close(h);
-	else
-		h->up_idle = true;
+	up_release(h);
 	if (!h->client_keepalive) {
 		h->phase = P_CLOSE;
 		return false;
@@ -988,7 +1125,7 @@ int gw_http_hello_done(struct hconn *h, struct ssl_ctx_st *ctx,
 		h->st->active++;
 		h->st->requests++;
 		h->t_start = clock_mono_ns();
-		ret = up_start(h, &pass->target, false);
+		ret = up_start(h, &pass->target, false, false);
 		if (ret < 0)
 			return ret;
 		h->phase = P_TUNNEL;
@@ -1083,6 +1220,15 @@ void gw_http_tick(struct gateway *g)
 		fflush(g->access_log);
 	if (!g->http)
 		return;
+	while (g->http->pool) {
+		struct pooled *e = g->http->pool;
+
+		while (e->next)
+			e = e->next; /* the oldest */
+		if (now - e->since < POOL_IDLE_S * 1000000000ull)
+			break;
+		pool_drop(e);
+	}
 	for (h = g->http->list; h; h = next) {
 		next = h->next;
 		if (!h->deadline || now < h->deadline)
@@ -1152,6 +1298,7 @@ int gw_http_start(struct gateway *g, const char *http_addr,
 	resp_settings.on_body = on_resp_body;
 	resp_settings.on_message_complete = on_resp_done;
 	g->http = s;
+	s->g = g;
 	s->l[0].fd = s->l[1].fd = -1;
 	ret = listen_on(g, &s->l[0], http_addr, false, err, len);
 	if (!ret)
@@ -1170,6 +1317,8 @@ void gw_http_stop(struct gateway *g)
 		return;
 	while (s->list)
 		conn_free(s->list);
+	while (s->pool)
+		pool_drop(s->pool);
 	for (i = 0; i < 2; ++i)
 		if (s->l[i].fd >= 0) {
 			loop_del(g->loop, s->l[i].fd);

@@ -2,6 +2,8 @@
 """A small HTTP/1.1 backend for the gateway tests (keep-alive, threads).
 
   GET  / or /whoami  NAME (the --name given)
+  GET  /arm          answers, then closes the connection unanswered at
+                     the next request on it
   GET  /headers      the request's headers as JSON
   GET  /sse          server-sent events: "first", 1.5 s, "second", then
                      the end of the response (no length: it ends at close)
@@ -33,7 +35,15 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(b)
 
     def do_GET(self):
-        if self.path in ("/", "/whoami"):
+        if getattr(self, "drop_next", False):
+            # As a server whose keep-alive timer fired just as the next
+            # request came: the connection closes, unanswered.
+            self.close_connection = True
+            return
+        if self.path == "/arm":
+            self.drop_next = True
+            self.reply(200, "armed\n")
+        elif self.path in ("/", "/whoami"):
             self.reply(200, NAME + "\n")
         elif self.path == "/headers":
             self.reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}),

@@ -172,6 +172,10 @@ if [ "$(grep -x -e m -e n <<<"${out//$'\r'/}" | tr -d '\n')" = nmn ]; then pass 
 out=$(nsx "$NS_P" curl -sv --max-time 10 -H 'Host: m.example.com' "http://$GW/whoami" "http://$GW/whoami" 2>&1)
 if [[ $out == *"Re-using existing connection"* || $out == *"Reusing existing"* ]]; then pass curl-reuses-connection; else fail curl-reuses-connection "$(grep -i connect <<<"$out" | head -5)"; fi
 
+# A kept target connection closed under a new request: sent again.
+is pool-armed "$(get m.example.com /arm)" armed
+is pool-stale-connection-retried "$(get m.example.com /whoami)" m
+
 # ---- what the target is told
 hdrs=$(get m.example.com /headers -H 'X-Forwarded-For: 6.6.6.6' -H 'X-Forwarded-Proto: gopher' -H 'Connection: keep-alive, X-Secret' -H 'X-Secret: 1')
 check xff-replaced /usr/bin/python3 -c "import json,sys; h=json.loads(sys.argv[1]); assert h['x-forwarded-for']=='$CLIENT', h; assert h['x-forwarded-proto']=='http'; assert h['x-forwarded-host']=='m.example.com'; assert 'x-secret' not in h; assert h['host']=='m.example.com'" "$hdrs"
