@@ -728,12 +728,13 @@ static void up_release(struct hconn *h)
 		up_close(h);
 		return;
 	}
-	loop_del(h->g->loop, h->up.fd);
 	e->s = s;
 	e->fd = h->up.fd;
 	e->addr = h->up_addr;
 	e->since = clock_mono_ns();
-	if (loop_add(h->g->loop, e->fd, LOOP_READ, on_pooled, e) < 0) {
+	if (loop_rebind(h->g->loop, e->fd, on_pooled, e) < 0 ||
+	    loop_mod(h->g->loop, e->fd, LOOP_READ) < 0) {
+		loop_del(h->g->loop, e->fd);
 		close(e->fd);
 		free(e);
 	} else {
@@ -759,7 +760,6 @@ static int pool_take(struct gw_http *s, const struct sockaddr_storage *target)
 		return -1;
 	fd = e->fd;
 	e->fd = -1;
-	loop_del(s->g->loop, fd);
 	if (e->prev)
 		e->prev->next = e->next;
 	else
@@ -780,13 +780,10 @@ static int up_start(struct hconn *h, const struct sockaddr_storage *target,
 	h->up_tls = tls;
 	h->up_addr = *target;
 	if (h->up_reused) {
+		/* Still in the loop, waiting for reads: ours now. */
 		h->up.fd = fd;
 		h->up_connecting = false;
-		if (loop_add(h->g->loop, fd, LOOP_READ | LOOP_WRITE, on_up, h) < 0) {
-			close(fd);
-			h->up.fd = -1;
-			return -ENOMEM;
-		}
+		loop_rebind(h->g->loop, fd, on_up, h);
 		return 0;
 	}
 	fd = gw_connect(target);
@@ -936,7 +933,11 @@ static bool want_client(const struct hconn *h)
 		return true;
 	if (h->to_up.len >= HIGH)
 		return false;
-	return h->phase == P_TUNNEL || (!h->req_done && h->cin.len < HIGH);
+	/* While a response is pending, a little more is read (a pipelined
+	 * request, or the end of the stream): fewer epoll changes per
+	 * request. */
+	return h->phase == P_TUNNEL ||
+	       (h->cin.len < (h->req_done ? RBUF : HIGH));
 }
 
 static bool want_up(const struct hconn *h)
@@ -1046,6 +1047,11 @@ again:
 			} else {
 				gw_buf_add(&h->cin, s->rbuf, (size_t)n);
 			}
+		} else if (n == 0 && h->phase == P_HEAD && h->req_started &&
+			   h->req_done && !h->resp_done) {
+			/* Half-closed after its request: answer, then close. */
+			h->cl_eof = true;
+			h->client_keepalive = false;
 		} else if (n == 0 || (n != -EAGAIN && n != -EINTR)) {
 			h->cl_eof = true;
 			if (h->phase != P_TUNNEL || n < 0 || !h->to_up.len) {

@@ -98,6 +98,15 @@ int loop_add(struct loop *loop, int fd, unsigned events, loop_fd_fn fn,
 	return 0;
 }
 
+int loop_rebind(struct loop *loop, int fd, loop_fd_fn fn, void *arg)
+{
+	if (fd < 0 || fd >= loop->nhandlers || !loop->handlers[fd].fn)
+		return -ENOENT;
+	loop->handlers[fd].fn = fn;
+	loop->handlers[fd].arg = arg;
+	return 0;
+}
+
 int loop_mod(struct loop *loop, int fd, unsigned events)
 {
 	struct epoll_event ev = { .events = to_epoll(events), .data.fd = fd };

@@ -22,6 +22,8 @@ void loop_free(struct loop *loop);
 int loop_add(struct loop *loop, int fd, unsigned events, loop_fd_fn fn,
 	     void *arg);
 int loop_mod(struct loop *loop, int fd, unsigned events);
+/* Another handler for fd, its events kept (no syscall). 0 or -ENOENT. */
+int loop_rebind(struct loop *loop, int fd, loop_fd_fn fn, void *arg);
 int loop_del(struct loop *loop, int fd);
 /* fn runs about every interval_ms; one tick per loop. */
 void loop_set_tick(struct loop *loop, unsigned interval_ms, loop_tick_fn fn,
