@@ -48,6 +48,9 @@ struct gw_conn {
 	struct gw_conn *prev, *next;
 	int fd[2];          /* client, target */
 	bool connected;
+	bool socks_wait;    /* the target through the node's SOCKS5 */
+	struct gw_socks socks;
+	struct sockaddr_storage target;
 	uint64_t last;      /* bytes last moved, CLOCK_MONOTONIC ns */
 	struct pipe_dir dir[2]; /* 0: client -> target, 1: target -> client */
 };
@@ -84,7 +87,8 @@ static void rearm(struct gw_conn *c)
 		struct pipe_dir *in = &c->dir[i], *out = &c->dir[1 - i];
 
 		if (!c->connected && i == 1) {
-			loop_mod(c->l->g->loop, c->fd[1], LOOP_WRITE);
+			loop_mod(c->l->g->loop, c->fd[1],
+				 c->socks_wait && c->socks.sent ? LOOP_READ : LOOP_WRITE);
 			continue;
 		}
 		if (!in->eof && in->len < BUF)
@@ -147,6 +151,17 @@ static void on_conn(struct loop *loop, int fd, unsigned events, void *arg)
 		if (fd != c->fd[1])
 			return;
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (!soerr && c->socks_wait) {
+			int r = gw_socks_step(fd, &c->socks, &c->target);
+
+			if (r == 0) {
+				rearm(c);
+				return;
+			}
+			if (r < 0)
+				soerr = -r;
+			c->socks_wait = false;
+		}
 		if (soerr) {
 			/* The target refused or is unreachable: a reset to
 			 * the client, as the target would have given. */
@@ -168,7 +183,7 @@ static void on_conn(struct loop *loop, int fd, unsigned events, void *arg)
 static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct gw_listener *l = arg;
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = { 0 }, tmp = { 0 };
 	int i, cfd, tfd, one = 1;
 
 	for (i = 0; i < ACCEPTS; ++i) {
@@ -194,6 +209,10 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 			a->sin_family = AF_INET;
 			a->sin_port = htons(l->target_port);
 			inet_pton(AF_INET, l->target_ip, &a->sin_addr);
+		}
+		if (l->g->socks.ss_family) {
+			tmp = ss;
+			ss = l->g->socks;
 		}
 		tfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		c = calloc(1, sizeof(*c));
@@ -224,6 +243,8 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 		c->l = l;
 		c->fd[0] = cfd;
 		c->fd[1] = tfd;
+		c->socks_wait = l->g->socks.ss_family != 0;
+		c->target = c->socks_wait ? tmp : ss;
 		c->last = clock_mono_ns();
 		if (l->proxy_protocol) {
 			/* The header goes first, ahead of the client's bytes. */

@@ -92,6 +92,8 @@ struct gateway {
 	struct gw_tls *tls;          /* NULL: no --tls-dir */
 	FILE *access_log;            /* NULL: none */
 	unsigned upstream_timeout_s, connect_timeout_s;
+	/* Userspace mode: targets through this SOCKS5 proxy (family 0: no). */
+	struct sockaddr_storage socks;
 };
 
 /* state.c */
@@ -151,6 +153,17 @@ int gw_udp_start(struct gateway *g, struct gw_forward *f, char *err,
 		 size_t len);
 void gw_udp_stop(struct gateway *g, struct gw_forward *f);
 void gw_udp_tick(struct gateway *g, struct gw_forward *f);
+
+/* socks.c: a target reached through the userspace node's SOCKS5 proxy. */
+struct gw_socks {
+	uint8_t buf[2 + 4 + 256 + 2];
+	size_t have, need;
+	bool sent;
+};
+/* On a connected socket to the proxy: 1 when the target is connected, 0
+ * to wait for the socket to be readable, or -errno (-ECONNREFUSED, ...). */
+int gw_socks_step(int fd, struct gw_socks *s,
+		  const struct sockaddr_storage *target);
 
 /* proxyproto.c: the PROXY protocol header (v1 text, v2 binary) telling a
  * target who the client is: src the client, dst the address it reached.

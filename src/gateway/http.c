@@ -74,6 +74,7 @@ struct gw_http {
 	struct pooled *pool;  /* newest first */
 	size_t pooled;
 	struct gateway *g;
+	int https_port;       /* for redirects (0: none) */
 	char rbuf[RBUF];
 };
 
@@ -91,6 +92,8 @@ struct hconn {
 	bool hello;             /* reading a ClientHello (on the https port) */
 	bool up_connecting;
 	bool up_reused;         /* from the pool: it may have been closed */
+	bool socks_wait;        /* connecting through the node's SOCKS5 */
+	struct gw_socks socks;
 	bool up_tls;
 	struct sockaddr_storage up_addr;
 	llhttp_t req, resp;
@@ -521,10 +524,13 @@ static int on_req_headers(llhttp_t *p)
 	h->st->active++;
 	h->st->requests++;
 	if (r->redirect_https && !h->https) {
-		char loc[GW_HOST_MAX + 300];
+		char loc[GW_HOST_MAX + 300], port[8] = "";
+		size_t n = strcspn(h->host, ":");
 
-		snprintf(loc, sizeof(loc), "https://%s%.*s", h->host,
-			 (int)rh->first_len, url);
+		if (g->http->https_port && g->http->https_port != 443)
+			snprintf(port, sizeof(port), ":%d", g->http->https_port);
+		snprintf(loc, sizeof(loc), "https://%.*s%s%.*s", (int)n, h->host,
+			 port, (int)rh->first_len, url);
 		answer(h, 308, "Permanent Redirect", "use https", loc);
 		return -1;
 	}
@@ -786,11 +792,13 @@ static int up_start(struct hconn *h, const struct sockaddr_storage *target,
 		loop_rebind(h->g->loop, fd, on_up, h);
 		return 0;
 	}
-	fd = gw_connect(target);
+	fd = gw_connect(h->g->socks.ss_family ? &h->g->socks : target);
 	if (fd < 0)
 		return fd;
 	h->up.fd = fd;
 	h->up_connecting = true;
+	h->socks_wait = h->g->socks.ss_family != 0;
+	memset(&h->socks, 0, sizeof(h->socks));
 	if (tls && gw_io_tls_client(&h->up, gw_tls_client_ctx(h->g), NULL)) {
 		close(fd);
 		h->up.fd = -1;
@@ -960,7 +968,8 @@ static void rearm(struct hconn *h)
 	if (h->up.fd < 0)
 		return;
 	if (h->up_connecting) {
-		loop_mod(h->g->loop, h->up.fd, LOOP_WRITE);
+		loop_mod(h->g->loop, h->up.fd,
+			 h->socks_wait && h->socks.sent ? LOOP_READ : LOOP_WRITE);
 		return;
 	}
 	ev = want_up(h) ? LOOP_READ : 0;
@@ -1101,6 +1110,17 @@ static void on_up(struct loop *loop, int fd, unsigned events, void *arg)
 		socklen_t len = sizeof(soerr);
 
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (!soerr && h->socks_wait) {
+			int r = gw_socks_step(fd, &h->socks, &h->up_addr);
+
+			if (r == 0) {
+				rearm(h);
+				return;
+			}
+			if (r < 0)
+				soerr = -r;
+			h->socks_wait = false;
+		}
 		h->up_connecting = false;
 		if (soerr) {
 			up_gone(h, false);
@@ -1265,7 +1285,8 @@ static int listen_on(struct gateway *g, struct listener *l, const char *addr,
 	l->fd = -1;
 	if (!addr || !*addr || !strcmp(addr, "off"))
 		return 0;
-	l->fd = loop_http_listen(addr, NULL, NULL, err, len);
+	l->fd = loop_http_listen(addr, NULL, tls ? &g->http->https_port : NULL,
+				 err, len);
 	if (l->fd < 0)
 		return l->fd;
 	ret = loop_add(g->loop, l->fd, LOOP_READ, on_accept, l);

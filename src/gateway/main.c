@@ -1,7 +1,9 @@
 /* `spokewire gateway`: options (or the old containers' environment), the
  * mesh side (`spokewire up CONF`, or `spokewire join` kept running), the
  * state restored, the API, the loop. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "conf/conf.h"
+#include "io/file.h"
 #include "gateway/gateway.h"
 #include "gateway/tls.h"
 #include "io/loop.h"
@@ -44,6 +48,11 @@ static void usage(FILE *f)
 "  --connect-timeout S  a target's accept, in seconds (default 5): 504\n"
 "  --traefik-dir DIR    also write the HTTP routes as Traefik YAML there\n"
 "\n"
+"Mesh targets are reached through the kernel's routes (TUN mode) or, in\n"
+"userspace mode (a CONF with Mode = userspace, or joining without root),\n"
+"through the node's SOCKS5 proxy: [Proxy] Socks5 in CONF, or 127.0.0.1:\n"
+"GATEWAY_SOCKS_PORT (10800) when joining. UDP forwards need TUN mode.\n"
+"\n"
 "Environment (as the containers it replaces read it): CONTROLLER_URL,\n"
 "JOIN_TOKEN, NODE_ID, WG_IFACE (wg0), DATA_DIR (/data), AGENT_TOKEN (the\n"
 "X-Agent-Token every call but /health must carry), EDGE_AGENT_PORT (8081),\n"
@@ -65,9 +74,11 @@ static pid_t agent_pid;
 
 /* `spokewire join` in the background: it joins, brings the interface up
  * and keeps it in sync for as long as we run. */
-static int start_agent(const char *iface, const char *data_dir)
+static int start_agent(struct gateway *g, const char *iface,
+		       const char *data_dir)
 {
-	char dir[4200], self[4096];
+	char dir[4200], self[4096], sections[4300];
+	bool userspace = geteuid() != 0;
 	const char *url = getenv("CONTROLLER_URL"), *id = getenv("NODE_ID");
 
 	if (!url || !id) {
@@ -79,6 +90,27 @@ static int start_agent(const char *iface, const char *data_dir)
 	mkdir(data_dir, 0700);
 	if (cli_self_path(self, sizeof(self)))
 		return -1;
+	if (userspace) {
+		/* Rootless: the node runs in userspace mode, and the gateway
+		 * reaches the mesh through its SOCKS5 proxy on loopback. */
+		struct sockaddr_in *a = (struct sockaddr_in *)&g->socks;
+		int port = atoi(cli_env("GATEWAY_SOCKS_PORT", "10800"));
+		char text[64];
+
+		if (port < 1024 || port > 65535) {
+			fprintf(stderr, "%s gateway: GATEWAY_SOCKS_PORT: 1024-65535\n", prog_name);
+			return -1;
+		}
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		snprintf(sections, sizeof(sections), "%s/gateway-sections.conf", data_dir);
+		snprintf(text, sizeof(text), "[Proxy]\nSocks5 = 127.0.0.1:%d\n", port);
+		if (file_write_atomic(sections, text, strlen(text), 0600)) {
+			fprintf(stderr, "%s gateway: %s: cannot write\n", prog_name, sections);
+			return -1;
+		}
+	}
 	agent_pid = fork();
 	if (agent_pid < 0)
 		return -1;
@@ -87,9 +119,15 @@ static int start_agent(const char *iface, const char *data_dir)
 			setenv("WG_QUICK_USERSPACE_IMPLEMENTATION", "spokewire", 1);
 		if (getenv("JOIN_TOKEN"))
 			setenv("SPOKEWIRE_JOIN_TOKEN", getenv("JOIN_TOKEN"), 1);
-		execl(self, "spokewire", "join", "--controller", url,
-		      "--node-id", id, "--interface", iface, "--data-dir", dir,
-		      geteuid() ? "--mode" : NULL, "userspace", (char *)NULL);
+		if (userspace)
+			execl(self, "spokewire", "join", "--controller", url,
+			      "--node-id", id, "--interface", iface, "--data-dir",
+			      dir, "--mode", "userspace", "--sections", sections,
+			      (char *)NULL);
+		else
+			execl(self, "spokewire", "join", "--controller", url,
+			      "--node-id", id, "--interface", iface, "--data-dir",
+			      dir, (char *)NULL);
 		_exit(127);
 	}
 	return 0;
@@ -214,10 +252,36 @@ int cmd_gateway(int argc, char *argv[])
 	if (!g.state_path[0])
 		snprintf(g.state_path, sizeof(g.state_path), "%s/state.json", data_dir);
 	if (config) {
+		struct conf c;
+		char cerr[CONF_ERR_MAX];
+
 		if (conf_ifname(config, g.wg_iface)) {
 			fprintf(stderr, "%s gateway: %s: not IFACE.conf\n", prog_name, config);
 			return 2;
 		}
+		if (conf_load(&c, config, cerr, NULL, NULL)) {
+			fprintf(stderr, "%s gateway: %s\n", prog_name, cerr);
+			return 2;
+		}
+		/* Userspace mode: the mesh is in the node's own stack, reached
+		 * through its SOCKS5 proxy. */
+		if (c.mode == CONF_MODE_USERSPACE) {
+			if (!c.has_socks5) {
+				fprintf(stderr, "%s gateway: %s is userspace mode: give it a [Proxy] section with Socks5 = 127.0.0.1:PORT, through which the gateway reaches the mesh\n",
+					prog_name, config);
+				conf_free(&c);
+				return 2;
+			}
+			memcpy(&g.socks, &c.socks5.addr, sizeof(c.socks5.addr));
+			if (!c.socks5.host[0]) { /* a bare port: loopback */
+				struct sockaddr_in *a = (struct sockaddr_in *)&g.socks;
+
+				a->sin_family = AF_INET;
+				a->sin_port = htons(c.socks5.port);
+				a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			}
+		}
+		conf_free(&c);
 	} else {
 		snprintf(g.wg_iface, sizeof(g.wg_iface), "%s", cli_env("WG_IFACE", "wg0"));
 	}
@@ -264,7 +328,7 @@ int cmd_gateway(int argc, char *argv[])
 		goto out;
 	}
 	if (config ? cli_spawn(NULL, (char *[]){ "spokewire", "up", (char *)config, NULL })
-		   : start_agent(g.wg_iface, data_dir)) {
+		   : start_agent(&g, g.wg_iface, data_dir)) {
 		fprintf(stderr, "%s gateway: the mesh interface did not come up\n", prog_name);
 		goto out;
 	}

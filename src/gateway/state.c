@@ -227,6 +227,8 @@ const char *gw_forward_parse(struct gateway *g, json_t *in,
 	if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
 		return "proto: tcp or udp";
 	f->udp = !strcmp(proto, "udp");
+	if (f->udp && g->socks.ss_family)
+		return "proto: a userspace-mode gateway reaches the mesh through SOCKS5, TCP only: UDP forwards need TUN mode";
 	why = forward_options(in, f);
 	if (why)
 		return why;
