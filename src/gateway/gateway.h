@@ -1,12 +1,13 @@
 /* `spokewire gateway`: the public entrypoint into the mesh, managed by the
- * edge agent's API (the one Traefik and iptables stood behind). This first
- * part: the API on loopback (X-Agent-Token), the routes and forwards kept
- * in a state file written atomically before each answer and restored at
- * start, and TCP forwards served in this process (public port -> mesh
- * target, no DNAT). HTTP routes are kept, checked and (with --traefik-dir)
- * written as Traefik file-provider YAML; serving them here comes next.
- * state.c: the state and its file; fwd.c: TCP forwards; api.c: the API;
- * main.c: options, the mesh side, the loop. */
+ * edge agent's API (the one Traefik and iptables stood behind), serving
+ * everything in this one process.
+ * state.c: routes and forwards, their state file (atomic, restored at
+ * start), Traefik YAML; routes.c: the routing table and per-route
+ * counters; http.c: the HTTP/1.1 proxy (llhttp) with its target pool;
+ * tls.c: SNI, certificates, passthrough; io.c: buffers and TLS over
+ * memory BIOs; fwd.c / fwd-udp.c: TCP and UDP forwards; proxyproto.c: the
+ * PROXY header; socks.c: targets through a userspace node's SOCKS5;
+ * api.c: the agent API; main.c: options, the mesh side, the loop. */
 #ifndef SPOKEWIRE_GATEWAY_GATEWAY_H
 #define SPOKEWIRE_GATEWAY_GATEWAY_H
 

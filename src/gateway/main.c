@@ -362,8 +362,20 @@ out:
 		loop_free(g.loop);
 	}
 	if (agent_pid > 0) {
+		char conf[4400];
+
 		kill(agent_pid, SIGTERM);
 		waitpid(agent_pid, NULL, 0);
+		/* The agent leaves its interface up (a node outlives its
+		 * agent); the gateway's goes with the gateway, brought down
+		 * the way the agent brought it up. */
+		snprintf(conf, sizeof(conf), "%s/agent/%s.conf", data_dir, g.wg_iface);
+		if (access(conf, R_OK) == 0) {
+			if (geteuid())
+				cli_spawn(NULL, (char *[]){ "spokewire", "down", conf, NULL });
+			else
+				cli_spawn("wg-quick", (char *[]){ "wg-quick", "down", conf, NULL });
+		}
 	}
 	if (mesh_up)
 		cli_spawn(NULL, (char *[]){ "spokewire", "down", (char *)config, NULL });
