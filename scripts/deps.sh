@@ -7,7 +7,7 @@ libsodium-dev libb2-dev libgmp-dev libssl-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libsqlite3-dev libpq-dev libqrencode-dev
 iproute2 iputils-ping procps nftables wireguard-tools wireguard-go iperf3
 postgresql nginx curl python3 psmisc prometheus python3-jsonschema
-node-llhttp wrk python3-websockets openssl"
+node-llhttp wrk python3-websockets openssl libnginx-mod-stream"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
