@@ -111,8 +111,30 @@ $(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/libspokewire.a
 check:
 	$(Q)./tests/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, the man pages,
+# and the systemd units (their ExecStart names the installed binary).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(wildcard deploy/systemd/*.service)
+install: $(BUILD)/spokewire
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/spokewire $(DESTDIR)$(BINDIR)/spokewire
+	install -m 0644 man/spokewire.8 $(DESTDIR)$(MANDIR)/man8/spokewire.8
+	install -m 0644 man/spokewire.conf.5 $(DESTDIR)$(MANDIR)/man5/spokewire.conf.5
+	for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/spokewire $(DESTDIR)$(MANDIR)/man8/spokewire.8 \
+		$(DESTDIR)$(MANDIR)/man5/spokewire.conf.5
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+
 clean:
 	rm -rf build
 
-.PHONY: all tests bench-bins fuzz fuzz-targets check clean
+.PHONY: all tests bench-bins fuzz fuzz-targets check clean install uninstall
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
