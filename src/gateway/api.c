@@ -203,6 +203,8 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 	}
 	if (!authorized(g, c))
 		return error(c, MHD_HTTP_UNAUTHORIZED, "X-Agent-Token missing or wrong");
+	if (!strcmp(url, "/status") && !strcmp(method, "GET"))
+		return send_json(c, MHD_HTTP_OK, gw_status(g));
 	if (!strcmp(url, "/http/routes") || !strcmp(url, "/tcp/forwards")) {
 		bool routes = url[1] == 'h';
 

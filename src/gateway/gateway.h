@@ -125,6 +125,9 @@ struct gw_route *gw_route_find(struct gateway *g, const char *host,
 /* target_url into r->target; NULL or why not. */
 const char *gw_route_target(struct gw_route *r);
 void gw_rstats_put(struct gw_rstats *st);
+/* GET /status: the gateway's routes and connections, and its mesh
+ * interface's status document; a new reference. */
+json_t *gw_status(const struct gateway *g);
 /* Prometheus text for every route; the caller frees. */
 char *gw_metrics(const struct gateway *g);
 

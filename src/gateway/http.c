@@ -11,6 +11,7 @@
  * target connection for the next request to the same target. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -972,8 +973,8 @@ static void rearm(struct hconn *h)
 			 h->socks_wait && h->socks.sent ? LOOP_READ : LOOP_WRITE);
 		return;
 	}
-	ev = want_up(h) ? LOOP_READ : 0;
-	if (h->to_up.len || gw_io_pending(&h->up))
+	ev = want_up(h) || h->up.wants_read ? LOOP_READ : 0;
+	if ((h->to_up.len && !h->up.wants_read) || gw_io_pending(&h->up))
 		ev |= LOOP_WRITE;
 	loop_mod(h->g->loop, h->up.fd, ev);
 }
@@ -1197,6 +1198,10 @@ int gw_http_adopt(struct gateway *g, int fd, bool tls)
 	h->cl.fd = fd;
 	h->up.fd = -1;
 	h->hello = tls;
+	/* A response often goes out in pieces (head, then body as the target
+	 * sends it): Nagle would hold each piece for the client's delayed
+	 * ACK, 40 ms a request. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	getpeername(fd, (struct sockaddr *)&ss, &sl);
 	gw_addr_str(&ss, h->client_ip, sizeof(h->client_ip));
 	llhttp_init(&h->req, HTTP_REQUEST, &req_settings);

@@ -185,6 +185,8 @@ ssize_t gw_io_recv(struct gw_io *io, void *buf, size_t n)
 		/* A handshake writes as it reads. */
 		if (gw_io_flush(io) == -ENOMEM)
 			return -ENOMEM;
+		if (r > 0 || SSL_is_init_finished(io->ssl))
+			io->wants_read = false;
 		if (r > 0)
 			return r;
 		if (e == SSL_ERROR_ZERO_RETURN)
@@ -222,12 +224,16 @@ ssize_t gw_io_send(struct gw_io *io, const void *buf, size_t n)
 	f = gw_io_flush(io);
 	if (f < 0 && f != -EAGAIN)
 		return f;
-	if (r > 0)
+	if (r > 0) {
+		io->wants_read = false;
 		return r;
+	}
 	if (e == SSL_ERROR_WANT_READ) {
-		/* Still in the handshake: take in what the peer sent. */
+		/* Still in the handshake: take in what the peer sent, and
+		 * wait for it to be readable, not writable. */
 		ssize_t got = tls_fill(io);
 
+		io->wants_read = got <= 0;
 		return got < 0 && got != -EAGAIN ? got : -EAGAIN;
 	}
 	return e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EPROTO;

@@ -31,6 +31,7 @@ struct gw_io {
 	struct bio_st *rbio, *wbio;
 	struct gw_buf tls_out;    /* ciphertext not yet sent */
 	bool tls_eof;             /* the socket said EOF under TLS */
+	bool wants_read;          /* TLS can write only after it reads */
 };
 
 /* TLS on io from here on: as a server with ctx (the bytes already read,

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
 
 #include "gateway/gateway.h"
 #include "io/strbuf.h"
+#include "uapi/uapi.h"
 
 static const struct gateway *sort_g;
 
@@ -244,4 +246,53 @@ char *gw_metrics(const struct gateway *g)
 		      "spokewire_gateway_forward_connections_total %llu\n",
 		      (unsigned long long)g->active, (unsigned long long)g->relayed);
 	return strbuf_take(&b);
+}
+
+/* The interface's own status document (its daemon's "status=1"). */
+static json_t *iface_status(const struct gateway *g)
+{
+	char *reply = NULL, *j, *nl;
+	json_t *doc = NULL;
+	int ret = uapi_client_call(g->wg_iface, "status=1\n\n", &reply);
+
+	if (ret >= 0 && reply && (j = strstr(reply, "json="))) {
+		j += 5;
+		nl = strchr(j, '\n');
+		if (nl)
+			*nl = '\0';
+		doc = json_loads(j, 0, NULL);
+	}
+	free(reply);
+	return doc ? doc : json_pack("{s:s, s:s}", "interface", g->wg_iface,
+				     "error", ret < 0 ? strerror(-ret)
+						      : "no status from its daemon");
+}
+
+json_t *gw_status(const struct gateway *g)
+{
+	json_t *routes = json_array();
+	size_t i;
+
+	for (i = 0; i < g->n_routes; ++i) {
+		const struct gw_route *r = &g->routes[i];
+		const struct gw_rstats *st = r->st;
+
+		if (!st)
+			continue;
+		json_array_append_new(routes, json_pack(
+			"{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "route_id", r->id,
+			"hostname", r->hostname, "target_url", r->target_url,
+			"active", (json_int_t)st->active,
+			"requests", (json_int_t)st->requests,
+			"received_bytes", (json_int_t)st->bytes_in,
+			"sent_bytes", (json_int_t)st->bytes_out,
+			"upstream_errors", (json_int_t)st->upstream_errors));
+	}
+	return json_pack("{s:{s:I, s:I, s:I, s:I, s:s, s:o}, s:o}", "gateway",
+			 "http_connections", (json_int_t)gw_http_count(g),
+			 "forward_connections", (json_int_t)g->active,
+			 "forward_connections_total", (json_int_t)g->relayed,
+			 "tcp_forwards", (json_int_t)g->n_forwards,
+			 "mode", g->socks.ss_family ? "userspace" : "tun",
+			 "routes", routes, "mesh", iface_status(g));
 }

@@ -402,32 +402,80 @@ int gw_state_load(struct gateway *g, char *err, size_t len)
 	return gw_routes_changed(g) ? -1 : 0;
 }
 
+/* A route's rule in Traefik v2's syntax. */
+static void traefik_rule(struct strbuf *b, const struct gw_route *r)
+{
+	if (r->tls == GW_TLS_PASSTHROUGH)
+		strbuf_printf(b, "HostSNI(`%s`)", strcmp(r->hostname, "*") ? r->hostname : "*");
+	else if (!strcmp(r->hostname, "*"))
+		strbuf_printf(b, "PathPrefix(`/`)");
+	else if (!strncmp(r->hostname, "*.", 2))
+		strbuf_printf(b, "HostRegexp(`{sub:[a-z0-9.-]+}.%s`)", r->hostname + 2);
+	else
+		strbuf_printf(b, "Host(`%s`)", r->hostname);
+}
+
 void gw_traefik_write(const struct gateway *g)
 {
 	struct strbuf b = { 0 };
-	char path[4200];
+	char path[4200], addr[64];
 	size_t i;
+	int pass;
 
 	if (!g->traefik_dir[0])
 		return;
-	strbuf_printf(&b, "# written by spokewire gateway: the HTTP routes\nhttp:\n  routers:\n");
-	for (i = 0; i < g->n_routes; ++i) {
-		const struct gw_route *r = &g->routes[i];
+	strbuf_printf(&b, "# written by spokewire gateway: its routes, for Traefik's file provider\n");
+	for (pass = 0; pass < 2; ++pass) {
+		size_t n = 0;
 
-		strbuf_printf(&b, "    %s:\n      rule: \"Host(`%s`)\"\n      service: %s\n",
-			      r->id, r->hostname, r->id);
-		if (r->entrypoint[0])
-			strbuf_printf(&b, "      entryPoints: [\"%s\"]\n", r->entrypoint);
-		if (r->certresolver[0])
-			strbuf_printf(&b, "      tls:\n        certResolver: \"%s\"\n",
-				      r->certresolver);
+		for (i = 0; i < g->n_routes; ++i)
+			n += (g->routes[i].tls == GW_TLS_PASSTHROUGH) == pass;
+		if (!n)
+			continue;
+		strbuf_printf(&b, "%s:\n  routers:\n", pass ? "tcp" : "http");
+		for (i = 0; i < g->n_routes; ++i) {
+			const struct gw_route *r = &g->routes[i];
+
+			if ((r->tls == GW_TLS_PASSTHROUGH) != pass)
+				continue;
+			strbuf_printf(&b, "    %s:\n      rule: \"", r->id);
+			traefik_rule(&b, r);
+			strbuf_printf(&b, "\"\n      service: %s\n", r->id);
+			if (!strcmp(r->hostname, "*") && !pass)
+				strbuf_printf(&b, "      priority: 1\n");
+			if (r->entrypoint[0])
+				strbuf_printf(&b, "      entryPoints: [\"%s\"]\n", r->entrypoint);
+			if (pass)
+				strbuf_printf(&b, "      tls:\n        passthrough: true\n");
+			else if (r->certresolver[0])
+				strbuf_printf(&b, "      tls:\n        certResolver: \"%s\"\n",
+					      r->certresolver);
+		}
+		strbuf_printf(&b, "  services:\n");
+		for (i = 0; i < g->n_routes; ++i) {
+			const struct gw_route *r = &g->routes[i];
+
+			if ((r->tls == GW_TLS_PASSTHROUGH) != pass)
+				continue;
+			if (pass) {
+				char ip[48];
+				uint16_t port = ntohs(r->target.ss_family == AF_INET6
+					? ((const struct sockaddr_in6 *)&r->target)->sin6_port
+					: ((const struct sockaddr_in *)&r->target)->sin_port);
+
+				gw_addr_str(&r->target, ip, sizeof(ip));
+				snprintf(addr, sizeof(addr), strchr(ip, ':') ? "[%s]:%u" : "%s:%u",
+					 ip, port);
+				strbuf_printf(&b, "    %s:\n      loadBalancer:\n        servers:\n          - address: \"%s\"\n",
+					      r->id, addr);
+			} else {
+				strbuf_printf(&b, "    %s:\n      loadBalancer:\n        servers:\n          - url: \"%s\"\n",
+					      r->id, r->target_url);
+			}
+		}
 	}
-	strbuf_printf(&b, "  services:\n");
-	for (i = 0; i < g->n_routes; ++i)
-		strbuf_printf(&b, "    %s:\n      loadBalancer:\n        servers:\n          - url: \"%s\"\n",
-			      g->routes[i].id, g->routes[i].target_url);
 	snprintf(path, sizeof(path), "%s/spokewire-routes.yml", g->traefik_dir);
-	if (!b.failed)
+	if (!b.failed && b.s)
 		file_write_atomic(path, b.s, b.len, 0644);
 	strbuf_free(&b);
 }

@@ -111,6 +111,14 @@ code_is route-duplicate-host 409 POST /http/routes '{"route_id":"api2","hostname
 code_is route-bad-host 400 POST /http/routes '{"route_id":"r","hostname":"not a host","target_url":"http://10.60.0.2:80"}'
 code_is route-outside-mesh 400 POST /http/routes '{"route_id":"r","hostname":"r.example.com","target_url":"http://192.0.2.1:80"}'
 check traefik-yaml grep -q 'rule: "Host(`api.example.com`)"' "$DATA/spokewire-routes.yml"
+code_is route-wildcard 201 POST /http/routes '{"route_id":"apps","hostname":"*.apps.example.com","target_url":"http://10.60.0.2:8080"}'
+code_is route-passthrough 201 POST /http/routes '{"route_id":"tls","hostname":"tls.example.com","target_url":"https://10.60.0.2:8443","tls":"passthrough"}'
+code_is route-passthrough-redirect-refused 400 POST /http/routes '{"route_id":"tls2","hostname":"tls2.example.com","target_url":"https://10.60.0.2:8443","tls":"passthrough","redirect_https":true}'
+code_is route-bad-tls-mode 400 POST /http/routes '{"route_id":"tls3","hostname":"tls3.example.com","target_url":"https://10.60.0.2:8443","tls":"maybe"}'
+check traefik-yaml-wildcard grep -q 'rule: "HostRegexp(`{sub:\[a-z0-9.-\]+}.apps.example.com`)"' "$DATA/spokewire-routes.yml"
+check traefik-yaml-passthrough bash -c "grep -q '^tcp:' '$DATA/spokewire-routes.yml' && grep -q 'rule: \"HostSNI(\`tls.example.com\`)\"' '$DATA/spokewire-routes.yml' && grep -q 'passthrough: true' '$DATA/spokewire-routes.yml' && grep -q 'address: \"10.60.0.2:8443\"' '$DATA/spokewire-routes.yml'"
+code_is route-wildcard-delete 200 DELETE /http/routes/apps
+code_is route-passthrough-delete 200 DELETE /http/routes/tls
 check state-written grep -q '"forward_id": "pg"' "$DATA/state.json"
 check state-0600 test "$(stat -c %a "$DATA/state.json")" = 600
 code_is route-delete 200 DELETE /http/routes/api

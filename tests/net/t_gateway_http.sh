@@ -149,6 +149,7 @@ route ws ws.example.com http://10.60.0.3:8090
 route down down.example.com http://10.60.0.2:9
 route term term.example.com http://10.60.0.3:8081 '"redirect_https":true'
 route pass pass.example.com https://10.60.0.3:8443 '"tls":"passthrough"'
+route tlsup tlsup.example.com https://10.60.0.3:8443
 
 GW=$(outer4 2 1)
 CLIENT=$(outer4 2 2)
@@ -260,6 +261,9 @@ check_not tls-no-cert-closed bash -c "nsx() { ip netns exec \"\$@\"; }; nsx $NS_
 out=$(nsx "$NS_P" curl -s --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: term.example.com' "http://$GW:$HP/a?b=c")
 if [ "$SP" = 443 ]; then want="https://term.example.com/a?b=c"; else want="https://term.example.com:$SP/a?b=c"; fi
 is redirect-https "$out" "308 $want"
+# An https:// target: TLS from the gateway to it (s_server -www answers).
+out=$(get tlsup.example.com /)
+if [[ $out == *"Ciphers supported in s_server binary"* ]]; then pass https-target; else fail https-target "$(head -c 200 <<<"$out")"; fi
 # A new pair for term.example.com: picked up without a restart.
 sleep 1.1
 mkdir -p "$T_DIR/new" && mkcert term.example.com "$T_DIR/new"
@@ -318,7 +322,7 @@ is churn-api-all-answered "$churn_bad" 0
 if [ "${bad:-1}" = 0 ] && [ "${ok:-0}" -gt 20 ]; then pass churn-traffic-no-error; else fail churn-traffic-no-error "$(cat "$T_DIR/load.out")"; fi
 info "requests on another route meanwhile: $ok, errors: $bad"
 api GET /http/routes >/dev/null
-if [ "$(grep -o route_id "$T_DIR/body" | wc -l)" = 9 ]; then pass churn-routes-back-to-9; else fail churn-routes-back-to-9 "$(head -c 300 "$T_DIR/body")"; fi
+if [ "$(grep -o route_id "$T_DIR/body" | wc -l)" = 10 ]; then pass churn-routes-back-to-10; else fail churn-routes-back-to-10 "$(head -c 300 "$T_DIR/body")"; fi
 
 # ---- a TCP forward beside the routes (through SOCKS5 when rootless)
 code=$(api POST /tcp/forwards '{"forward_id":"web","public_port":18080,"target_ip":"10.60.0.2","target_port":8080,"proxy_protocol":0}')
@@ -344,6 +348,19 @@ check metrics-promtool bash -c "promtool check metrics <'$T_DIR/metrics' >/dev/n
 check metrics-bytes-out grep -qE '^spokewire_gateway_route_sent_bytes_total\{route="api",host="api.example.com"\} [0-9]{9}' "$T_DIR/metrics"
 check metrics-5xx grep -qE '^spokewire_gateway_route_responses_total\{route="down",host="down.example.com",code="5xx"\} [1-9]' "$T_DIR/metrics"
 check metrics-upstream-errors grep -qE '^spokewire_gateway_route_upstream_errors_total\{route="down",.*\} [1-9]' "$T_DIR/metrics"
+
+code=$(api GET /status)
+check status-json /usr/bin/python3 -c "
+import json; d = json.load(open('$T_DIR/body'))
+g = d['gateway']
+assert g['mode'] == ('userspace' if $ROOTLESS else 'tun'), g['mode']
+r = {x['route_id']: x for x in g['routes']}
+assert r['api']['requests'] >= 1 and r['api']['sent_bytes'] > 256 << 20, r['api']
+assert len(d['mesh']['peers']) == 2, d['mesh']
+assert 'private' not in json.dumps(d).lower()
+"
+code=$(nsx "$NS_G" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8081/status)
+is status-needs-token "$code" 401
 
 # ---- restart: the routes back from the state file, serving
 GPID=$(gw_pid)

@@ -5,7 +5,8 @@
 # as uid 65534 with no capabilities (its app dialling 127.0.0.1 through
 # WG_FORWARDS). The handshake wait and its timeout message, CMD's exit
 # status returned, signals passed on, no interface or socket left, no
-# private key in any output.
+# private key in any output. Then the container deploy/app/Dockerfile
+# builds, run as a container runtime would: its USER, ENV, ENTRYPOINT, CMD.
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
@@ -90,3 +91,32 @@ check timeout-interface-gone bash -c "! ip -n $NS_C link show $IF_C >/dev/null 2
 env -u WG_PRIVATE_KEY ip netns exec "$NS_C" "$SPOKEWIRE" run -- true >"$T_DIR/run-bad.out" 2>&1
 check missing-env-exit-2 test $? = 2
 check missing-env-says grep -q "set WG_PRIVATE_KEY" "$T_DIR/run-bad.out"
+
+# ---- the container deploy/app/Dockerfile builds, run as a container
+# would run it: its USER (no capabilities), its ENV, its ENTRYPOINT and
+# CMD; the app reaches PostgreSQL on the hub through WG_FORWARDS.
+pg_start "$NS_H" 10.50.0.1 5432
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+mapfile -t D < <(/usr/bin/python3 "$(dirname "$0")/dockerfile_run.py" "$ROOT/deploy/app/Dockerfile" \
+	--map=spokewire="$SPOKEWIRE" --map=contacts-api="$(dirname "$SPOKEWIRE")/contacts-api")
+C_USER=${D[0]}
+C_ENV=() C_ARGV=()
+for ((i = 1; i < ${#D[@]}; i++)); do [ "${D[$i]}" = -- ] && break; C_ENV+=("${D[$i]}"); done
+C_ARGV=("${D[@]:i+1}")
+check dockerfile-non-root test "$C_USER" != root -a "$C_USER" != 0
+check dockerfile-entrypoint-is-run test "${C_ARGV[1]} ${C_ARGV[2]}" = "run --"
+run_env ip netns exec "$NS_C" env "${C_ENV[@]}" REGION=lhr DB_USER=postgres DB_NAME=postgres \
+	DB_SSLMODE=disable setpriv --reuid="$C_USER" --regid="$C_USER" --clear-groups \
+	--inh-caps=-all --bounding-set=-all "${C_ARGV[@]}" >"$T_DIR/container.out" 2>&1 &
+cp=$!
+if wait_until 30 port_open "$NS_C" 127.0.0.1 8080; then pass container-app-listening; else fail container-app-listening "$(tail -5 "$T_DIR/container.out")"; fi
+h=$(nsx "$NS_C" curl -s --max-time 5 http://127.0.0.1:8080/health)
+if [[ $h == *'"status":"healthy"'* && $h == *'"region":"lhr"'* ]]; then pass container-app-healthy-through-tunnel; else fail container-app-healthy-through-tunnel "$h"; fi
+c_pid=$(for p in $(ip netns pids "$NS_C"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q " run -- .*contacts-api" && echo "$p"; done | head -1)
+check container-runs-as-user test "$(awk '/^Uid:/ { print $2 }' "/proc/$c_pid/status" 2>/dev/null)" = "$C_USER"
+kill -TERM "$c_pid"
+wait $cp
+rc=$?
+if [ $rc = 0 ] || [ $rc = 143 ]; then pass container-stops-on-term; else fail container-stops-on-term "rc $rc"; fi
+check container-no-key no_key_in "$T_DIR/container.out"
+check container-nothing-left bash -c "[ -z \"\$(ip netns pids $NS_C)\" ] && [ ! -e /tmp/spokewire-$C_USER/$IF_C.sock ]"
