@@ -17,6 +17,9 @@ int cli_self_path(char *out, size_t len)
 	if (n < 0)
 		return -errno;
 	out[n] = '\0';
+	/* Upgraded in place while we ran: the new binary is at the old path. */
+	if (n > 10 && !strcmp(out + n - 10, " (deleted)"))
+		out[n - 10] = '\0';
 	return 0;
 }
 

@@ -9,7 +9,9 @@
  * A change is applied, then written to the state file, then answered;
  * when it cannot be (a port in use, the file not writable) nothing
  * changes. The server runs on the gateway's loop (io/loop-http.c), as
- * the status listener does: one thread, no locks. */
+ * the status listener does: one thread, no locks. The write runs on a
+ * thread of its own (persist.c): the connection waits, suspended, and the
+ * proxy goes on serving meanwhile. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -26,11 +28,33 @@
 enum { BODY_MAX = 64 << 10 };
 
 
+enum undo {
+	UNDO_NONE,
+	UNDO_ADD_ROUTE,     /* remove the route undo_id */
+	UNDO_ADD_FORWARD,   /* stop and remove the forward undo_id */
+	UNDO_DEL_ROUTE,     /* put undo_route back */
+	UNDO_DEL_FORWARD,   /* put undo_forward back, serving */
+};
+
 struct body {
 	char *s;
 	size_t len;
 	bool too_big;
+	/* A change waiting for the state file (persist.c) */
+	struct body *next;
+	struct MHD_Connection *c;
+	uint64_t seq;
+	bool waiting, saved;
+	int err;
+	unsigned code;
+	json_t *doc;
+	enum undo undo;
+	char undo_id[GW_ID_MAX + 1];
+	struct gw_route undo_route;
+	struct gw_forward undo_forward;
 };
+
+static struct body *waiting; /* suspended until their write is done */
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code,
 				 json_t *doc)
@@ -90,22 +114,132 @@ static long find_forward(struct gateway *g, const char *id)
 	return -1;
 }
 
-static enum MHD_Result saved_or_500(struct gateway *g, struct MHD_Connection *c,
-				    unsigned code, json_t *doc)
+static void undo(struct gateway *g, struct body *b)
 {
-	int ret = gw_state_save(g);
+	char err[160];
+	long i;
 
-	if (ret) {
-		json_decref(doc);
-		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			     "the state file could not be written");
+	switch (b->undo) {
+	case UNDO_ADD_ROUTE:
+		i = find_route(g, b->undo_id);
+		if (i < 0)
+			break;
+		gw_route_release(&g->routes[i]);
+		memmove(&g->routes[i], &g->routes[i + 1],
+			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
+		g->n_routes--;
+		gw_routes_changed(g);
+		break;
+	case UNDO_ADD_FORWARD:
+		i = find_forward(g, b->undo_id);
+		if (i < 0)
+			break;
+		gw_forward_stop(g, &g->forwards[i]);
+		memmove(&g->forwards[i], &g->forwards[i + 1],
+			(g->n_forwards - (size_t)i - 1) * sizeof(*g->forwards));
+		g->n_forwards--;
+		break;
+	case UNDO_DEL_ROUTE: {
+		struct gw_route *nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
+
+		if (!nr)
+			break;
+		g->routes = nr;
+		b->undo_route.st = NULL;
+		g->routes[g->n_routes++] = b->undo_route;
+		gw_routes_changed(g);
+		break;
 	}
-	gw_traefik_write(g);
-	return send_json(c, code, doc);
+	case UNDO_DEL_FORWARD: {
+		struct gw_forward *nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
+
+		if (!nf)
+			break;
+		g->forwards = nf;
+		b->undo_forward.listener = NULL;
+		b->undo_forward.udp_listener = NULL;
+		if (gw_forward_start(g, &b->undo_forward, err, sizeof(err)))
+			fprintf(stderr, "spokewire gateway: forward %s not restored: %s\n",
+				b->undo_forward.id, err);
+		g->forwards[g->n_forwards++] = b->undo_forward;
+		break;
+	}
+	case UNDO_NONE:
+		break;
+	}
+	b->undo = UNDO_NONE;
+}
+
+/* The change in b is applied: its answer (code, doc) goes once the state
+ * file has it. */
+static enum MHD_Result persist_then_answer(struct gateway *g,
+					   struct MHD_Connection *c,
+					   struct body *b, unsigned code,
+					   json_t *doc)
+{
+	b->seq = gw_persist_submit(g);
+	if (!b->seq) {
+		json_decref(doc);
+		undo(g, b);
+		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	b->c = c;
+	b->code = code;
+	b->doc = doc;
+	b->waiting = true;
+	b->next = waiting;
+	waiting = b;
+	MHD_suspend_connection(c);
+	return MHD_YES;
+}
+
+void gw_api_saved(struct gateway *g, uint64_t seq, int err)
+{
+	struct body **pp = &waiting, *b;
+	bool resumed = false;
+
+	while ((b = *pp)) {
+		if (b->seq > seq) {
+			pp = &b->next;
+			continue;
+		}
+		*pp = b->next;
+		b->waiting = false;
+		b->saved = true;
+		b->err = err;
+		MHD_resume_connection(b->c);
+		resumed = true;
+	}
+	/* Driven from our loop, MHD takes a resumed connection up only when
+	 * it runs: now, not at the next tick. */
+	if (resumed) {
+		loop_http_tick(g->api);
+		loop_http_tick(g->api);
+	}
+}
+
+/* Resumed: the write is done, or failed (then the change is undone, and
+ * the state as it is now written again). */
+static enum MHD_Result finish(struct gateway *g, struct MHD_Connection *c,
+			      struct body *b)
+{
+	json_t *doc = b->doc;
+
+	b->doc = NULL;
+	b->saved = false;
+	if (!b->err) {
+		gw_traefik_write(g);
+		return send_json(c, b->code, doc);
+	}
+	json_decref(doc);
+	undo(g, b);
+	gw_persist_submit(g);
+	return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		     "the state file could not be written");
 }
 
 static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
-				 json_t *in)
+				 json_t *in, struct body *b)
 {
 	struct gw_route r, *nr;
 	const char *why = gw_route_parse(g, in, &r);
@@ -125,18 +259,18 @@ static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
 		return MHD_NO;
 	g->routes = nr;
 	g->routes[g->n_routes++] = r;
-	if (gw_state_save(g) || gw_routes_changed(g)) {
+	if (gw_routes_changed(g)) {
 		gw_route_release(&g->routes[--g->n_routes]);
 		gw_routes_changed(g);
-		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			     "the state file could not be written");
+		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
-	gw_traefik_write(g);
-	return send_json(c, MHD_HTTP_CREATED, gw_route_json(&r));
+	b->undo = UNDO_ADD_ROUTE;
+	snprintf(b->undo_id, sizeof(b->undo_id), "%s", r.id);
+	return persist_then_answer(g, c, b, MHD_HTTP_CREATED, gw_route_json(&r));
 }
 
 static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
-				   json_t *in)
+				   json_t *in, struct body *b)
 {
 	struct gw_forward f, *nf;
 	const char *why = gw_forward_parse(g, in, &f);
@@ -162,12 +296,9 @@ static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
 	}
 	g->forwards = nf;
 	g->forwards[g->n_forwards++] = f;
-	if (gw_state_save(g)) {
-		gw_forward_stop(g, &g->forwards[--g->n_forwards]);
-		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			     "the state file could not be written");
-	}
-	return send_json(c, MHD_HTTP_CREATED, gw_forward_json(&f));
+	b->undo = UNDO_ADD_FORWARD;
+	snprintf(b->undo_id, sizeof(b->undo_id), "%s", f.id);
+	return persist_then_answer(g, c, b, MHD_HTTP_CREATED, gw_forward_json(&f));
 }
 
 static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
@@ -224,8 +355,8 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 		if (!in)
 			return error(c, MHD_HTTP_BAD_REQUEST, "malformed JSON");
 		{
-			enum MHD_Result r = routes ? add_route(g, c, in)
-						   : add_forward(g, c, in);
+			enum MHD_Result r = routes ? add_route(g, c, in, b)
+						   : add_forward(g, c, in, b);
 
 			json_decref(in);
 			return r;
@@ -235,24 +366,28 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 		i = find_route(g, url + 13);
 		if (i < 0)
 			return error(c, MHD_HTTP_NOT_FOUND, "no such route");
+		b->undo = UNDO_DEL_ROUTE;
+		b->undo_route = g->routes[i];
 		gw_route_release(&g->routes[i]);
 		memmove(&g->routes[i], &g->routes[i + 1],
 			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
 		g->n_routes--;
 		gw_routes_changed(g);
-		return saved_or_500(g, c, MHD_HTTP_OK,
-				    json_pack("{s:s}", "deleted", url + 13));
+		return persist_then_answer(g, c, b, MHD_HTTP_OK,
+					   json_pack("{s:s}", "deleted", url + 13));
 	}
 	if (!strncmp(url, "/tcp/forwards/", 14) && !strcmp(method, "DELETE")) {
 		i = find_forward(g, url + 14);
 		if (i < 0)
 			return error(c, MHD_HTTP_NOT_FOUND, "no such forward");
 		gw_forward_stop(g, &g->forwards[i]);
+		b->undo = UNDO_DEL_FORWARD;
+		b->undo_forward = g->forwards[i];
 		memmove(&g->forwards[i], &g->forwards[i + 1],
 			(g->n_forwards - (size_t)i - 1) * sizeof(*g->forwards));
 		g->n_forwards--;
-		return saved_or_500(g, c, MHD_HTTP_OK,
-				    json_pack("{s:s}", "deleted", url + 14));
+		return persist_then_answer(g, c, b, MHD_HTTP_OK,
+					   json_pack("{s:s}", "deleted", url + 14));
 	}
 	return error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
@@ -268,6 +403,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*state = calloc(1, sizeof(*b));
 		return *state ? MHD_YES : MHD_NO;
 	}
+	if (b->saved)
+		return finish(cls, c, b);
 	if (*upload_len) {
 		if (b->len + *upload_len > BODY_MAX) {
 			b->too_big = true;
@@ -289,10 +426,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void on_done(void *cls, struct MHD_Connection *c, void **state,
 		    enum MHD_RequestTerminationCode why)
 {
-	struct body *b = *state;
+	struct body *b = *state, **pp;
 
-	if (b)
+	if (b && b->waiting) /* gone while its write ran */
+		for (pp = &waiting; *pp; pp = &(*pp)->next)
+			if (*pp == b) {
+				*pp = b->next;
+				break;
+			}
+	if (b) {
+		json_decref(b->doc);
 		free(b->s);
+	}
 	free(b);
 	*state = NULL;
 }
@@ -311,7 +456,8 @@ int gw_api_start(struct gateway *g, const char *addr, char *err, size_t len)
 		return fd;
 	ret = loop_http_start(g->loop, fd, on_request, g, &(struct loop_http_opts){
 			      .conn_limit = 64, .timeout_s = 30,
-			      .conn_memory = 32 << 10, .done = on_done },
+			      .conn_memory = 32 << 10, .done = on_done,
+			      .suspend = true },
 			      &g->api);
 	if (ret < 0)
 		snprintf(err, len, "the API server did not start: %s", strerror(-ret));

@@ -93,6 +93,7 @@ struct gateway {
 	struct gw_tls *tls;          /* NULL: no --tls-dir */
 	FILE *access_log;            /* NULL: none */
 	unsigned upstream_timeout_s, connect_timeout_s;
+	struct gw_persist *persist;  /* the state file's writer (persist.c) */
 	/* Userspace mode: targets through this SOCKS5 proxy (family 0: no). */
 	struct sockaddr_storage socks;
 };
@@ -103,6 +104,17 @@ struct gateway {
 int gw_state_load(struct gateway *g, char *err, size_t len);
 /* Writes the state atomically (temp, fsync, rename); 0 or -errno. */
 int gw_state_save(const struct gateway *g);
+/* The state file's text; the caller frees. NULL: out of memory. */
+char *gw_state_text(const struct gateway *g);
+
+/* persist.c: the state file written by a thread of its own, so the loop
+ * never waits for an fsync. submit: a snapshot of g now, its sequence
+ * number (0: out of memory); when it (or a newer one) is on disk,
+ * gw_api_saved(g, seq, 0 or -errno) runs on the loop. */
+int gw_persist_start(struct gateway *g);
+uint64_t gw_persist_submit(struct gateway *g);
+/* Writes what is pending, then stops. */
+void gw_persist_stop(struct gateway *g);
 json_t *gw_route_json(const struct gw_route *r);
 json_t *gw_forward_json(const struct gw_forward *f);
 /* Checks and fills from an API body: NULL, or the reason for a 400. */
@@ -182,5 +194,7 @@ int gw_api_start(struct gateway *g, const char *addr, char *err, size_t len);
 void gw_api_stop(struct gateway *g);
 /* Its timeouts, from the loop's tick. */
 void gw_api_tick(struct gateway *g);
+/* Snapshots up to seq are written (err 0) or failed: their answers go. */
+void gw_api_saved(struct gateway *g, uint64_t seq, int err);
 
 #endif

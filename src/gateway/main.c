@@ -315,8 +315,10 @@ int cmd_gateway(int argc, char *argv[])
 	/* Our listeners first: a port in use or a refused API address stops
 	 * us before we touch the interface. */
 	g.loop = loop_new();
-	if (!g.loop)
+	if (!g.loop || gw_persist_start(&g)) {
+		fprintf(stderr, "%s gateway: cannot start: out of memory or threads\n", prog_name);
 		goto out;
+	}
 	if (gw_api_start(&g, api, err, sizeof(err))) {
 		fprintf(stderr, "%s gateway: %s\n", prog_name, err);
 		goto out;
@@ -356,6 +358,7 @@ out:
 	if (g.loop) {
 		for (i = 0; i < g.n_forwards; ++i)
 			gw_forward_stop(&g, &g.forwards[i]);
+		gw_persist_stop(&g);
 		gw_api_stop(&g);
 		gw_http_stop(&g);
 		gw_tls_stop(&g);

@@ -290,13 +290,20 @@ static json_t *state_json(const struct gateway *g)
 			 routes, "tcp_forwards", fwds);
 }
 
-int gw_state_save(const struct gateway *g)
+char *gw_state_text(const struct gateway *g)
 {
 	json_t *doc = state_json(g);
 	char *s = json_dumps(doc, JSON_INDENT(2));
-	int ret;
 
 	json_decref(doc);
+	return s;
+}
+
+int gw_state_save(const struct gateway *g)
+{
+	char *s = gw_state_text(g);
+	int ret;
+
 	if (!s)
 		return -ENOMEM;
 	ret = file_write_atomic(g->state_path, s, strlen(s), 0600);

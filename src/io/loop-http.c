@@ -101,11 +101,21 @@ fail:
 	return ret;
 }
 
-static void on_ready(struct loop *loop, int fd, unsigned events, void *arg)
+/* MHD_run, again while MHD says it has work left that no fd will wake it
+ * for (a resumed connection's next request, already read). */
+static void run(struct loop_http *s)
 {
-	struct loop_http *s = arg;
+	MHD_UNSIGNED_LONG_LONG ms;
+	int i;
 
 	MHD_run(s->mhd);
+	for (i = 0; i < 8 && MHD_get_timeout(s->mhd, &ms) == MHD_YES && !ms; ++i)
+		MHD_run(s->mhd);
+}
+
+static void on_ready(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	run(arg);
 }
 
 int loop_http_start(struct loop *loop, int fd, MHD_AccessHandlerCallback h,
@@ -123,7 +133,8 @@ int loop_http_start(struct loop *loop, int fd, MHD_AccessHandlerCallback h,
 	}
 	s->loop = loop;
 	s->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, h, cls,
+		MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			(o->suspend ? MHD_ALLOW_SUSPEND_RESUME : 0), 0, NULL, NULL, h, cls,
 		MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, o->conn_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit,
@@ -152,7 +163,7 @@ int loop_http_start(struct loop *loop, int fd, MHD_AccessHandlerCallback h,
 void loop_http_tick(struct loop_http *s)
 {
 	if (s)
-		MHD_run(s->mhd);
+		run(s);
 }
 
 void loop_http_stop(struct loop_http *s)

@@ -20,6 +20,7 @@ struct loop_http_opts {
 	unsigned timeout_s;       /* of silence before a connection closes */
 	size_t conn_memory;       /* per connection (headers beyond: refused) */
 	MHD_RequestCompletedCallback done; /* may be NULL */
+	bool suspend;             /* handlers may suspend connections */
 };
 
 /* addr ("ADDR:PORT", "[V6]:PORT" or a bare "PORT", then *bare is true

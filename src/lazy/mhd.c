@@ -80,3 +80,4 @@ const union MHD_DaemonInfo *MHD_get_daemon_info(struct MHD_Daemon *d,
 				 __ATOMIC_RELEASE);
 	return fn(d, type);
 }
+LAZY_FN(lib, enum MHD_Result, MHD_get_timeout, (struct MHD_Daemon *d, MHD_UNSIGNED_LONG_LONG *t), (d, t))

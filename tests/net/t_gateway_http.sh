@@ -281,10 +281,10 @@ ok = bad = 0
 c = http.client.HTTPConnection("$GW", $HP, timeout=10)
 while not os.path.exists("$T_DIR/stop"):
     try:
-        c.request("GET", "/whoami", headers={"Host": "m.example.com"})
+        c.request("GET", "/", headers={"Host": "api.example.com"})
         r = c.getresponse()
         body = r.read()
-        if r.status == 200 and body == b"m\n":
+        if r.status == 200 and body == b"hello from the overlay\n":
             ok += 1
         else:
             bad += 1
