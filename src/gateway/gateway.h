@@ -3,7 +3,8 @@
  * everything in this one process.
  * state.c: routes and forwards, their state file (atomic, restored at
  * start), Traefik YAML; routes.c: the routing table and per-route
- * counters; http.c: the HTTP/1.1 proxy (llhttp) with its target pool;
+ * counters; http.c: the HTTP/1.1 proxy (llhttp), http-head.c its heads,
+ * pool.c its idle target connections;
  * tls.c: SNI, certificates, passthrough; io.c: buffers and TLS over
  * memory BIOs; fwd.c / fwd-udp.c: TCP and UDP forwards; proxyproto.c: the
  * PROXY header; socks.c: targets through a userspace node's SOCKS5;

@@ -7,8 +7,9 @@
  * when their length is not known), so server-sent events are not held
  * back; an Upgrade answered 101 turns the connection into a raw splice.
  * One request at a time per connection: a pipelined one waits, parsed no
- * further, until the response before it is out. Each connection keeps its
- * target connection for the next request to the same target. */
+ * further, until the response before it is out. A target connection
+ * outlives its request in the pool (pool.c), for the next request to that
+ * target from any client. Heads are kept as http-head.c says. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,7 +24,9 @@
 #include "llhttp.h"
 
 #include "gateway/gateway.h"
+#include "gateway/http-head.h"
 #include "gateway/http.h"
+#include "gateway/pool.h"
 #include "gateway/io.h"
 #include "gateway/tls.h"
 #include "io/loop-http.h"
@@ -32,25 +35,9 @@
 enum {
 	HIGH = 256 << 10,   /* output pending that stops reading its source */
 	RBUF = 64 << 10,
-	HEAD_MAX = 64 << 10,
-	FIELDS_MAX = 128,
 	ACCEPTS = 64,
 	FIRST_HEAD_S = 30,  /* for a new connection's first request head */
 	IDLE_S = 75,        /* between requests on a kept-alive connection */
-	POOL_MAX = 1024,    /* idle target connections kept, all targets */
-	POOL_IDLE_S = 30,   /* how long one is kept */
-};
-
-struct field {
-	uint32_t n, nl, v, vl; /* name and value: offsets into head.text */
-};
-
-struct head {
-	struct gw_buf text;
-	struct field f[FIELDS_MAX];
-	unsigned count;
-	bool field_open, value_open, too_big;
-	uint32_t first, first_len; /* request: the target; response: reason */
 };
 
 struct listener {
@@ -59,21 +46,10 @@ struct listener {
 	bool tls;
 };
 
-/* An idle connection to a target, kept for the next request to it from
- * any client (nginx's upstream keepalive). */
-struct pooled {
-	struct gw_http *s;
-	struct pooled *prev, *next;
-	int fd;
-	struct sockaddr_storage addr;
-	uint64_t since;
-};
-
 struct gw_http {
 	struct listener l[2]; /* http, https */
 	struct hconn *list;
-	struct pooled *pool;  /* newest first */
-	size_t pooled;
+	struct gw_pool *pool; /* idle target connections */
 	struct gateway *g;
 	int https_port;       /* for redirects (0: none) */
 	char rbuf[RBUF];
@@ -117,102 +93,6 @@ struct hconn {
 };
 
 static llhttp_settings_t req_settings, resp_settings;
-
-/* Helpers on heads */
-
-static int head_add(struct head *h, const char *at, size_t n)
-{
-	if (h->text.len + n > HEAD_MAX) {
-		h->too_big = true;
-		return -1;
-	}
-	return gw_buf_add(&h->text, at, n);
-}
-
-static void head_reset(struct head *h)
-{
-	h->text.off = h->text.len = 0;
-	h->count = 0;
-	h->field_open = h->value_open = h->too_big = false;
-	h->first = h->first_len = 0;
-}
-
-static const char *fname(const struct head *h, unsigned i)
-{
-	return h->text.p + h->text.off + h->f[i].n;
-}
-
-static const char *fval(const struct head *h, unsigned i)
-{
-	return h->text.p + h->text.off + h->f[i].v;
-}
-
-static bool fis(const struct head *h, unsigned i, const char *name)
-{
-	size_t n = strlen(name);
-
-	return h->f[i].nl == n && !strncasecmp(fname(h, i), name, n);
-}
-
-/* The value of the first header called name, or NULL (length in *len). */
-static const char *hget(const struct head *h, const char *name, size_t *len)
-{
-	unsigned i;
-
-	for (i = 0; i < h->count; ++i)
-		if (fis(h, i, name)) {
-			*len = h->f[i].vl;
-			return fval(h, i);
-		}
-	return NULL;
-}
-
-/* A token in a comma list (Connection: keep-alive, Upgrade). */
-static bool list_has(const char *v, size_t len, const char *tok)
-{
-	size_t t = strlen(tok), i = 0;
-
-	while (i < len) {
-		size_t s, e;
-
-		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < len && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e - s == t && !strncasecmp(v + s, tok, t))
-			return true;
-	}
-	return false;
-}
-
-/* Headers that belong to one hop, not passed on (RFC 9110 7.6.1), and
- * the ones this proxy sets itself. */
-static bool hop_by_hop(const struct head *h, unsigned i, const char *conn,
-		       size_t conn_len)
-{
-	static const char *const drop[] = { "connection", "keep-alive",
-		"proxy-connection", "te", "trailer", "transfer-encoding",
-		"upgrade", "x-forwarded-for", "x-forwarded-proto",
-		"x-forwarded-host", NULL };
-	char name[64];
-	size_t k;
-
-	for (k = 0; drop[k]; ++k)
-		if (fis(h, i, drop[k]))
-			return true;
-	if (conn && h->f[i].nl < sizeof(name)) {
-		memcpy(name, fname(h, i), h->f[i].nl);
-		name[h->f[i].nl] = '\0';
-		if (list_has(conn, conn_len, name) &&
-		    strcasecmp(name, "content-length") && strcasecmp(name, "host"))
-			return true;
-	}
-	return false;
-}
 
 /* Connection lifetime */
 
@@ -303,7 +183,7 @@ static void answer(struct hconn *h, int code, const char *reason,
 		   const char *msg, const char *location)
 {
 	size_t alen = 0;
-	const char *accept = hget(&h->rh, "accept", &alen);
+	const char *accept = head_get(&h->rh, "accept", &alen);
 	bool json = accept && memmem(accept, alen, "json", 4);
 	char body[512];
 	int n;
@@ -434,16 +314,6 @@ static int on_value_done(llhttp_t *p)
 	return 0;
 }
 
-static void copy_printable(char *dst, size_t len, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n >= len)
-		n = len - 1;
-	for (i = 0; i < n; ++i)
-		dst[i] = s[i] > ' ' && s[i] < 127 && s[i] != '"' ? s[i] : '?';
-	dst[n] = '\0';
-}
 
 static int up_start(struct hconn *h, const struct sockaddr_storage *target,
 		    bool tls, bool pool);
@@ -453,9 +323,9 @@ static void req_head(struct hconn *h)
 {
 	struct head *rh = &h->rh;
 	size_t hl = 0, cl = 0, ul = 0;
-	const char *host = hget(rh, "host", &hl);
-	const char *conn = hget(rh, "connection", &cl);
-	const char *upg = hget(rh, "upgrade", &ul);
+	const char *host = head_get(rh, "host", &hl);
+	const char *conn = head_get(rh, "connection", &cl);
+	const char *upg = head_get(rh, "upgrade", &ul);
 	const char *url = rh->text.p + rh->text.off + rh->first;
 	unsigned i;
 
@@ -463,13 +333,13 @@ static void req_head(struct hconn *h)
 	gw_buf_add(&h->to_up, url, rh->first_len);
 	gw_buf_printf(&h->to_up, " HTTP/1.1\r\n");
 	for (i = 0; i < rh->count; ++i) {
-		if (hop_by_hop(rh, i, conn, cl))
+		if (head_hop_by_hop(rh, i, conn, cl))
 			continue;
-		if (h->req_chunked && fis(rh, i, "content-length"))
+		if (h->req_chunked && head_is(rh, i, "content-length"))
 			continue;
-		gw_buf_add(&h->to_up, fname(rh, i), rh->f[i].nl);
+		gw_buf_add(&h->to_up, head_name(rh, i), rh->f[i].nl);
 		gw_buf_add(&h->to_up, ": ", 2);
-		gw_buf_add(&h->to_up, fval(rh, i), rh->f[i].vl);
+		gw_buf_add(&h->to_up, head_value(rh, i), rh->f[i].vl);
 		gw_buf_add(&h->to_up, "\r\n", 2);
 	}
 	gw_buf_printf(&h->to_up, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n",
@@ -499,16 +369,16 @@ static int on_req_headers(llhttp_t *p)
 	struct gateway *g = h->g;
 	struct head *rh = &h->rh;
 	size_t hl = 0, ul = 0;
-	const char *host = hget(rh, "host", &hl);
-	const char *upg = hget(rh, "upgrade", &ul);
+	const char *host = head_get(rh, "host", &hl);
+	const char *upg = head_get(rh, "upgrade", &ul);
 	const char *url = rh->text.p + rh->text.off + rh->first;
 	struct gw_route *r;
 
 	snprintf(h->method, sizeof(h->method), "%s",
 		 llhttp_method_name(llhttp_get_method(p)));
-	copy_printable(h->path, sizeof(h->path), url, rh->first_len);
+	head_printable(h->path, sizeof(h->path), url, rh->first_len);
 	if (host)
-		copy_printable(h->host, sizeof(h->host), host, hl);
+		head_printable(h->host, sizeof(h->host), host, hl);
 	h->client_keepalive = llhttp_should_keep_alive(p);
 	if (llhttp_get_method(p) == HTTP_CONNECT) {
 		answer(h, 405, "Method Not Allowed", "CONNECT is not served here", NULL);
@@ -604,8 +474,8 @@ static int on_resp_headers(llhttp_t *p)
 	struct head *sh = &h->sh;
 	int code = llhttp_get_status_code(p);
 	size_t cl = 0, ul = 0;
-	const char *conn = hget(sh, "connection", &cl);
-	const char *upg = hget(sh, "upgrade", &ul);
+	const char *conn = head_get(sh, "connection", &cl);
+	const char *upg = head_get(sh, "upgrade", &ul);
 	bool head_req = llhttp_get_method(&h->req) == HTTP_HEAD;
 	bool no_body = head_req || code < 200 || code == 204 || code == 304;
 	bool v11 = llhttp_get_http_major(&h->req) == 1 &&
@@ -618,14 +488,14 @@ static int on_resp_headers(llhttp_t *p)
 	gw_buf_add(&h->to_cl, sh->text.p + sh->text.off + sh->first, sh->first_len);
 	gw_buf_add(&h->to_cl, "\r\n", 2);
 	for (i = 0; i < sh->count; ++i) {
-		if (hop_by_hop(sh, i, conn, cl) && !fis(sh, i, "x-forwarded-for") &&
-		    !fis(sh, i, "x-forwarded-proto") && !fis(sh, i, "x-forwarded-host"))
+		if (head_hop_by_hop(sh, i, conn, cl) && !head_is(sh, i, "x-forwarded-for") &&
+		    !head_is(sh, i, "x-forwarded-proto") && !head_is(sh, i, "x-forwarded-host"))
 			continue;
-		if ((p->flags & F_CHUNKED) && fis(sh, i, "content-length"))
+		if ((p->flags & F_CHUNKED) && head_is(sh, i, "content-length"))
 			continue;
-		gw_buf_add(&h->to_cl, fname(sh, i), sh->f[i].nl);
+		gw_buf_add(&h->to_cl, head_name(sh, i), sh->f[i].nl);
 		gw_buf_add(&h->to_cl, ": ", 2);
-		gw_buf_add(&h->to_cl, fval(sh, i), sh->f[i].vl);
+		gw_buf_add(&h->to_cl, head_value(sh, i), sh->f[i].vl);
 		gw_buf_add(&h->to_cl, "\r\n", 2);
 	}
 	if (code == 101) {
@@ -691,97 +561,26 @@ static int on_resp_done(llhttp_t *p)
 
 static void on_up(struct loop *loop, int fd, unsigned events, void *arg);
 
-static bool same_addr(const struct sockaddr_storage *a,
-		      const struct sockaddr_storage *b)
-{
-	return a->ss_family == b->ss_family &&
-	       !memcmp(a, b, a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						      : sizeof(struct sockaddr_in));
-}
-
-static void pool_drop(struct pooled *e)
-{
-	struct gw_http *s = e->s;
-
-	loop_del(s->g->loop, e->fd);
-	close(e->fd);
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		s->pool = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	s->pooled--;
-	free(e);
-}
-
-/* An idle target connection spoke or closed: it is of no use now. */
-static void on_pooled(struct loop *loop, int fd, unsigned events, void *arg)
-{
-	pool_drop(arg);
-}
-
 /* The request is over and the target keeps the connection open: into the
  * pool with it (or closed, when it cannot be kept). */
 static void up_release(struct hconn *h)
 {
-	struct gw_http *s = h->g->http;
-	struct pooled *e;
-
 	if (h->up.fd < 0)
 		return;
 	if (!h->up_keepalive || h->up_connecting || h->up.ssl || h->to_up.len ||
-	    s->pooled >= POOL_MAX || !(e = calloc(1, sizeof(*e)))) {
+	    gw_pool_put(h->g->http->pool, h->up.fd, &h->up_addr)) {
 		up_close(h);
 		return;
-	}
-	e->s = s;
-	e->fd = h->up.fd;
-	e->addr = h->up_addr;
-	e->since = clock_mono_ns();
-	if (loop_rebind(h->g->loop, e->fd, on_pooled, e) < 0 ||
-	    loop_mod(h->g->loop, e->fd, LOOP_READ) < 0) {
-		loop_del(h->g->loop, e->fd);
-		close(e->fd);
-		free(e);
-	} else {
-		e->next = s->pool;
-		if (e->next)
-			e->next->prev = e;
-		s->pool = e;
-		s->pooled++;
 	}
 	h->up.fd = -1;
 	h->up_reused = false;
 }
 
-static int pool_take(struct gw_http *s, const struct sockaddr_storage *target)
-{
-	struct pooled *e;
-	int fd;
-
-	for (e = s->pool; e; e = e->next)
-		if (same_addr(&e->addr, target))
-			break;
-	if (!e)
-		return -1;
-	fd = e->fd;
-	e->fd = -1;
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		s->pool = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	s->pooled--;
-	free(e);
-	return fd;
-}
 
 static int up_start(struct hconn *h, const struct sockaddr_storage *target,
 		    bool tls, bool pool)
 {
-	int fd = tls || !pool ? -1 : pool_take(h->g->http, target);
+	int fd = tls || !pool ? -1 : gw_pool_take(h->g->http->pool, target);
 
 	h->up_reused = fd >= 0;
 	h->up_tls = tls;
@@ -1251,15 +1050,7 @@ void gw_http_tick(struct gateway *g)
 		fflush(g->access_log);
 	if (!g->http)
 		return;
-	while (g->http->pool) {
-		struct pooled *e = g->http->pool;
-
-		while (e->next)
-			e = e->next; /* the oldest */
-		if (now - e->since < POOL_IDLE_S * 1000000000ull)
-			break;
-		pool_drop(e);
-	}
+	gw_pool_age(g->http->pool, now);
 	for (h = g->http->list; h; h = next) {
 		next = h->next;
 		if (!h->deadline || now < h->deadline)
@@ -1329,6 +1120,11 @@ int gw_http_start(struct gateway *g, const char *http_addr,
 	resp_settings.on_headers_complete = on_resp_headers;
 	resp_settings.on_body = on_resp_body;
 	resp_settings.on_message_complete = on_resp_done;
+	s->pool = gw_pool_new(g->loop);
+	if (!s->pool) {
+		free(s);
+		return -ENOMEM;
+	}
 	g->http = s;
 	s->g = g;
 	s->l[0].fd = s->l[1].fd = -1;
@@ -1349,8 +1145,7 @@ void gw_http_stop(struct gateway *g)
 		return;
 	while (s->list)
 		conn_free(s->list);
-	while (s->pool)
-		pool_drop(s->pool);
+	gw_pool_free(s->pool);
 	for (i = 0; i < 2; ++i)
 		if (s->l[i].fd >= 0) {
 			loop_del(g->loop, s->l[i].fd);
