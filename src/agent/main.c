@@ -254,8 +254,11 @@ static int loop(struct agent *a)
 
 	while (!stop) {
 		status = client_netmap(a, &nm);
-		if (stop)
+		if (stop) {
+			/* A signal during the poll: its answer too is ours. */
+			json_decref(nm);
 			break;
+		}
 		if (status == 401) {
 			fprintf(stderr, "join: the controller no longer knows "
 					"this node; removing its peers\n");
