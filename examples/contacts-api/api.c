@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/body.h"
 #include "contacts.h"
 
 enum {
@@ -31,9 +32,7 @@ static const char *region = "local";
 static const char *db_host = "localhost";
 
 struct request {
-	char *body;
-	size_t len;
-	bool too_big;
+	struct body_buf in;
 };
 
 static const char *env(const char *name, const char *def)
@@ -127,7 +126,7 @@ static json_t *parse_body(struct request *rq, const char **err)
 	json_error_t je;
 	json_t *in;
 
-	in = rq->len ? json_loadb(rq->body, rq->len, 0, &je) : NULL;
+	in = rq->in.len ? json_loadb(rq->in.s, rq->in.len, 0, &je) : NULL;
 	if (!in)
 		*err = "invalid JSON";
 	return in;
@@ -234,21 +233,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (*upload_len) {
-		if (rq->len + *upload_len > BODY_MAX) {
-			rq->too_big = true;
-		} else {
-			char *b = realloc(rq->body, rq->len + *upload_len);
-
-			if (!b)
-				return MHD_NO;
-			memcpy(b + rq->len, upload, *upload_len);
-			rq->body = b;
-			rq->len += *upload_len;
-		}
+		if (body_add(&rq->in, upload, *upload_len, BODY_MAX))
+			return MHD_NO;
 		*upload_len = 0;
 		return MHD_YES;
 	}
-	if (rq->too_big)
+	if (rq->in.too_big)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "body larger than 64 KiB");
 	return route(c, method, url, rq);
@@ -260,7 +250,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
 	struct request *rq = *state;
 
 	if (rq) {
-		free(rq->body);
+		body_free(&rq->in);
 		free(rq);
 	}
 	*state = NULL;

@@ -6,32 +6,18 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "io/body.h"
 
 enum { BODY_MAX = 64 << 20, CONNECT_TIMEOUT = 10 };
 
-struct body {
-	char *buf;
-	size_t len;
-	bool too_big;
-};
-
 static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 {
-	struct body *b = arg;
+	struct body_buf *b = arg;
 	size_t add = size * n;
-	char *nbuf;
 
-	if (b->len + add > BODY_MAX) {
-		b->too_big = true;
+	/* A body past BODY_MAX, or no memory: the transfer is aborted. */
+	if (body_add(b, ptr, add, BODY_MAX) || b->too_big)
 		return 0;
-	}
-	nbuf = realloc(b->buf, b->len + add + 1);
-	if (!nbuf)
-		return 0;
-	memcpy(nbuf + b->len, ptr, add);
-	b->buf = nbuf;
-	b->len += add;
-	b->buf[b->len] = '\0';
 	return add;
 }
 
@@ -57,7 +43,7 @@ void client_cleanup(void)
 static long request(struct agent *a, const char *path, const char *post,
 		    struct curl_slist *hdrs, long timeout, json_t **out)
 {
-	struct body b = { 0 };
+	struct body_buf b = { 0 };
 	char url[2048];
 	long status = 0;
 	CURLcode rc;
@@ -84,7 +70,7 @@ static long request(struct agent *a, const char *path, const char *post,
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		*out = b.buf ? json_loadb(b.buf, b.len, 0, NULL) : NULL;
+		*out = b.s ? json_loadb(b.s, b.len, 0, NULL) : NULL;
 		if (status / 100 == 2 && !json_is_object(*out)) {
 			fprintf(stderr, "join: %s: the answer is not JSON\n",
 				path);
@@ -103,11 +89,7 @@ static long request(struct agent *a, const char *path, const char *post,
 		json_decref(*out);
 		*out = NULL;
 	}
-	if (b.buf) {
-		/* Join answers carry the node token. */
-		memzero(b.buf, b.len);
-		free(b.buf);
-	}
+	body_free(&b); /* wiped: join answers carry the node token */
 	curl_easy_cleanup(c);
 	return status;
 }

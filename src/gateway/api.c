@@ -23,6 +23,7 @@
 
 #include "crypto/crypto.h"
 #include "gateway/gateway.h"
+#include "io/body.h"
 #include "io/loop-http.h"
 
 enum { BODY_MAX = 64 << 10 };
@@ -37,9 +38,7 @@ enum undo {
 };
 
 struct body {
-	char *s;
-	size_t len;
-	bool too_big;
+	struct body_buf in;
 	/* A change waiting for the state file (persist.c) */
 	struct body *next;
 	struct MHD_Connection *c;
@@ -114,6 +113,26 @@ static long find_forward(struct gateway *g, const char *id)
 	return -1;
 }
 
+/* Removing from the routes' and forwards' arrays, for the API's changes
+ * and their undoing (adding: gw_route_push, gw_forward_push). */
+static void remove_route(struct gateway *g, size_t i)
+{
+	gw_route_release(&g->routes[i]);
+	memmove(&g->routes[i], &g->routes[i + 1],
+		(g->n_routes - i - 1) * sizeof(*g->routes));
+	g->n_routes--;
+	gw_routes_changed(g);
+}
+
+/* Stops it serving too. */
+static void remove_forward(struct gateway *g, size_t i)
+{
+	gw_forward_stop(g, &g->forwards[i]);
+	memmove(&g->forwards[i], &g->forwards[i + 1],
+		(g->n_forwards - i - 1) * sizeof(*g->forwards));
+	g->n_forwards--;
+}
+
 static void undo(struct gateway *g, struct body *b)
 {
 	char err[160];
@@ -122,48 +141,28 @@ static void undo(struct gateway *g, struct body *b)
 	switch (b->undo) {
 	case UNDO_ADD_ROUTE:
 		i = find_route(g, b->undo_id);
-		if (i < 0)
-			break;
-		gw_route_release(&g->routes[i]);
-		memmove(&g->routes[i], &g->routes[i + 1],
-			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
-		g->n_routes--;
-		gw_routes_changed(g);
+		if (i >= 0)
+			remove_route(g, (size_t)i);
 		break;
 	case UNDO_ADD_FORWARD:
 		i = find_forward(g, b->undo_id);
-		if (i < 0)
-			break;
-		gw_forward_stop(g, &g->forwards[i]);
-		memmove(&g->forwards[i], &g->forwards[i + 1],
-			(g->n_forwards - (size_t)i - 1) * sizeof(*g->forwards));
-		g->n_forwards--;
+		if (i >= 0)
+			remove_forward(g, (size_t)i);
 		break;
-	case UNDO_DEL_ROUTE: {
-		struct gw_route *nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
-
-		if (!nr)
-			break;
-		g->routes = nr;
+	case UNDO_DEL_ROUTE:
 		b->undo_route.st = NULL;
-		g->routes[g->n_routes++] = b->undo_route;
-		gw_routes_changed(g);
+		if (!gw_route_push(g, &b->undo_route))
+			gw_routes_changed(g);
 		break;
-	}
-	case UNDO_DEL_FORWARD: {
-		struct gw_forward *nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
-
-		if (!nf)
-			break;
-		g->forwards = nf;
+	case UNDO_DEL_FORWARD:
 		b->undo_forward.listener = NULL;
 		b->undo_forward.udp_listener = NULL;
 		if (gw_forward_start(g, &b->undo_forward, err, sizeof(err)))
 			fprintf(stderr, "spokewire gateway: forward %s not restored: %s\n",
 				b->undo_forward.id, err);
-		g->forwards[g->n_forwards++] = b->undo_forward;
+		if (gw_forward_push(g, &b->undo_forward))
+			gw_forward_stop(g, &b->undo_forward);
 		break;
-	}
 	case UNDO_NONE:
 		break;
 	}
@@ -241,7 +240,7 @@ static enum MHD_Result finish(struct gateway *g, struct MHD_Connection *c,
 static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
 				 json_t *in, struct body *b)
 {
-	struct gw_route r, *nr;
+	struct gw_route r;
 	const char *why = gw_route_parse(g, in, &r);
 	size_t i;
 
@@ -254,14 +253,10 @@ static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
 			return error(c, MHD_HTTP_CONFLICT, "hostname has a route");
 	if (g->n_routes >= GW_MAX_ROUTES)
 		return error(c, MHD_HTTP_CONFLICT, "too many routes");
-	nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
-	if (!nr)
+	if (gw_route_push(g, &r))
 		return MHD_NO;
-	g->routes = nr;
-	g->routes[g->n_routes++] = r;
 	if (gw_routes_changed(g)) {
-		gw_route_release(&g->routes[--g->n_routes]);
-		gw_routes_changed(g);
+		remove_route(g, g->n_routes - 1);
 		return error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	b->undo = UNDO_ADD_ROUTE;
@@ -272,7 +267,7 @@ static enum MHD_Result add_route(struct gateway *g, struct MHD_Connection *c,
 static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
 				   json_t *in, struct body *b)
 {
-	struct gw_forward f, *nf;
+	struct gw_forward f;
 	const char *why = gw_forward_parse(g, in, &f);
 	char err[160];
 	size_t i;
@@ -289,13 +284,10 @@ static enum MHD_Result add_forward(struct gateway *g, struct MHD_Connection *c,
 		return error(c, MHD_HTTP_CONFLICT, "too many forwards");
 	if (gw_forward_start(g, &f, err, sizeof(err)))
 		return error(c, MHD_HTTP_CONFLICT, err);
-	nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
-	if (!nf) {
+	if (gw_forward_push(g, &f)) {
 		gw_forward_stop(g, &f);
 		return MHD_NO;
 	}
-	g->forwards = nf;
-	g->forwards[g->n_forwards++] = f;
 	b->undo = UNDO_ADD_FORWARD;
 	snprintf(b->undo_id, sizeof(b->undo_id), "%s", f.id);
 	return persist_then_answer(g, c, b, MHD_HTTP_CREATED, gw_forward_json(&f));
@@ -349,9 +341,9 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 		}
 		if (strcmp(method, "POST"))
 			return error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or POST");
-		if (b->too_big)
+		if (b->in.too_big)
 			return error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 64 KiB");
-		in = json_loadb(b->s ? b->s : "", b->len, 0, &je);
+		in = json_loadb(b->in.s ? b->in.s : "", b->in.len, 0, &je);
 		if (!in)
 			return error(c, MHD_HTTP_BAD_REQUEST, "malformed JSON");
 		{
@@ -368,11 +360,7 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 			return error(c, MHD_HTTP_NOT_FOUND, "no such route");
 		b->undo = UNDO_DEL_ROUTE;
 		b->undo_route = g->routes[i];
-		gw_route_release(&g->routes[i]);
-		memmove(&g->routes[i], &g->routes[i + 1],
-			(g->n_routes - (size_t)i - 1) * sizeof(*g->routes));
-		g->n_routes--;
-		gw_routes_changed(g);
+		remove_route(g, (size_t)i);
 		return persist_then_answer(g, c, b, MHD_HTTP_OK,
 					   json_pack("{s:s}", "deleted", url + 13));
 	}
@@ -380,12 +368,9 @@ static enum MHD_Result route(struct gateway *g, struct MHD_Connection *c,
 		i = find_forward(g, url + 14);
 		if (i < 0)
 			return error(c, MHD_HTTP_NOT_FOUND, "no such forward");
-		gw_forward_stop(g, &g->forwards[i]);
 		b->undo = UNDO_DEL_FORWARD;
 		b->undo_forward = g->forwards[i];
-		memmove(&g->forwards[i], &g->forwards[i + 1],
-			(g->n_forwards - (size_t)i - 1) * sizeof(*g->forwards));
-		g->n_forwards--;
+		remove_forward(g, (size_t)i);
 		return persist_then_answer(g, c, b, MHD_HTTP_OK,
 					   json_pack("{s:s}", "deleted", url + 14));
 	}
@@ -406,17 +391,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	if (b->saved)
 		return finish(cls, c, b);
 	if (*upload_len) {
-		if (b->len + *upload_len > BODY_MAX) {
-			b->too_big = true;
-		} else {
-			char *n = realloc(b->s, b->len + *upload_len);
-
-			if (!n)
-				return MHD_NO;
-			memcpy(n + b->len, upload, *upload_len);
-			b->s = n;
-			b->len += *upload_len;
-		}
+		if (body_add(&b->in, upload, *upload_len, BODY_MAX))
+			return MHD_NO;
 		*upload_len = 0;
 		return MHD_YES;
 	}
@@ -436,7 +412,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
 			}
 	if (b) {
 		json_decref(b->doc);
-		free(b->s);
+		body_free(&b->in);
 	}
 	free(b);
 	*state = NULL;

@@ -116,6 +116,9 @@ int gw_persist_start(struct gateway *g);
 uint64_t gw_persist_submit(struct gateway *g);
 /* Writes what is pending, then stops. */
 void gw_persist_stop(struct gateway *g);
+/* Appends a copy to g's array; 0 or -ENOMEM. */
+int gw_route_push(struct gateway *g, const struct gw_route *r);
+int gw_forward_push(struct gateway *g, const struct gw_forward *f);
 json_t *gw_route_json(const struct gw_route *r);
 json_t *gw_forward_json(const struct gw_forward *f);
 /* Checks and fills from an API body: NULL, or the reason for a 400. */

@@ -311,6 +311,28 @@ int gw_state_save(const struct gateway *g)
 	return ret;
 }
 
+int gw_route_push(struct gateway *g, const struct gw_route *r)
+{
+	struct gw_route *nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
+
+	if (!nr)
+		return -ENOMEM;
+	g->routes = nr;
+	g->routes[g->n_routes++] = *r;
+	return 0;
+}
+
+int gw_forward_push(struct gateway *g, const struct gw_forward *f)
+{
+	struct gw_forward *nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
+
+	if (!nf)
+		return -ENOMEM;
+	g->forwards = nf;
+	g->forwards[g->n_forwards++] = *f;
+	return 0;
+}
+
 /* Routes and forwards as a restart finds them: checked like API bodies,
  * except against the mesh (which may not be up yet). */
 static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
@@ -321,7 +343,6 @@ static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
 	a = json_object_get(doc, "http_routes");
 	json_array_foreach(a, i, v) {
 		struct gw_route r = { 0 };
-		struct gw_route *nr;
 
 		if (!json_is_object(v) || !str(v, "route_id") ||
 		    !str(v, "hostname") || !str(v, "target_url")) {
@@ -339,16 +360,12 @@ static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
 			snprintf(err, len, "http_routes[%zu]: target_url or options are not valid", i);
 			return -1;
 		}
-		nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
-		if (!nr)
+		if (gw_route_push(g, &r))
 			return -1;
-		g->routes = nr;
-		g->routes[g->n_routes++] = r;
 	}
 	a = json_object_get(doc, "tcp_forwards");
 	json_array_foreach(a, i, v) {
 		struct gw_forward f = { 0 };
-		struct gw_forward *nf;
 		json_int_t pp = json_integer_value(json_object_get(v, "public_port"));
 		json_int_t tp = json_integer_value(json_object_get(v, "target_port"));
 
@@ -367,11 +384,8 @@ static int load_items(struct gateway *g, json_t *doc, char *err, size_t len)
 			snprintf(err, len, "tcp_forwards[%zu]: options are not valid", i);
 			return -1;
 		}
-		nf = realloc(g->forwards, (g->n_forwards + 1) * sizeof(*nf));
-		if (!nf)
+		if (gw_forward_push(g, &f))
 			return -1;
-		g->forwards = nf;
-		g->forwards[g->n_forwards++] = f;
 	}
 	return 0;
 }
