@@ -211,10 +211,8 @@ void gw_api_saved(struct gateway *g, uint64_t seq, int err)
 	}
 	/* Driven from our loop, MHD takes a resumed connection up only when
 	 * it runs: now, not at the next tick. */
-	if (resumed) {
+	if (resumed)
 		loop_http_tick(g->api);
-		loop_http_tick(g->api);
-	}
 }
 
 /* Resumed: the write is done, or failed (then the change is undone, and

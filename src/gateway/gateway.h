@@ -103,9 +103,8 @@ struct gateway {
 /* Loads path: 0 (missing file: empty), or -1 with err (corrupt: the file
  * is kept as path.bad and nothing is served). */
 int gw_state_load(struct gateway *g, char *err, size_t len);
-/* Writes the state atomically (temp, fsync, rename); 0 or -errno. */
-int gw_state_save(const struct gateway *g);
-/* The state file's text; the caller frees. NULL: out of memory. */
+/* The state file's text (persist.c writes it atomically: temp, fsync,
+ * rename); the caller frees. NULL: out of memory. */
 char *gw_state_text(const struct gateway *g);
 
 /* persist.c: the state file written by a thread of its own, so the loop

@@ -299,18 +299,6 @@ char *gw_state_text(const struct gateway *g)
 	return s;
 }
 
-int gw_state_save(const struct gateway *g)
-{
-	char *s = gw_state_text(g);
-	int ret;
-
-	if (!s)
-		return -ENOMEM;
-	ret = file_write_atomic(g->state_path, s, strlen(s), 0600);
-	free(s);
-	return ret;
-}
-
 int gw_route_push(struct gateway *g, const struct gw_route *r)
 {
 	struct gw_route *nr = realloc(g->routes, (g->n_routes + 1) * sizeof(*nr));
