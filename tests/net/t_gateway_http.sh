@@ -12,7 +12,8 @@
 # 1,000 routes added and removed under traffic, and a restart.
 # With GW_ROOTLESS=1 (t_gateway_rootless.sh) the same checks run against a
 # gateway as uid 65534 with no capabilities: its config in userspace mode,
-# the mesh reached through the node's SOCKS5 proxy, ports 8080 and 8443.
+# the mesh reached through the node's SOCKS5 proxy, ports 8080 and 8443,
+# and its path to the nginx node through our relay with delay and loss.
 # shellcheck source=tests/net/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/net/userspace.sh
@@ -21,6 +22,11 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOTLESS=${GW_ROOTLESS:-0}
 if [ "$ROOTLESS" = 1 ]; then HP=8080 SP=8443 OWNER=65534; else HP=80 SP=443 OWNER=root; fi
+# Rootless, the gateway's TCP to the node is our own stack's: its path to
+# the node goes through our relay (10 ms and 1% loss each way), so the big
+# transfers meet loss.
+M_ENDPOINT=$(outer4 1 2):51821
+[ "$ROOTLESS" = 1 ] && M_ENDPOINT=$(outer4 1 1):40001
 NS_G=$PFX-g
 NS_M=$PFX-m
 NS_N=$PFX-n
@@ -46,7 +52,7 @@ $([ "$ROOTLESS" = 1 ] && printf 'Mode = userspace\n\n[Proxy]\nSocks5 = 127.0.0.1
 [Peer]
 PublicKey = $(pub node)
 AllowedIPs = 10.60.0.2/32
-Endpoint = $(outer4 1 2):51821
+Endpoint = $M_ENDPOINT
 
 # friendly_name = wireguard-go
 [Peer]
@@ -68,6 +74,13 @@ Endpoint = $(outer4 1 1):51820
 EOF
 )
 check node-up up_root "$NS_M" "$NODE_CONF"
+if [ "$ROOTLESS" = 1 ]; then
+	nsx "$NS_G" python3 "$HERE/relay.py" --listen "$(outer4 1 1):40001" --target "$(outer4 1 2):51821" \
+		--delay-ms 10 --loss 1 --stats "$T_DIR/relay.stats" >"$T_DIR/relay.log" 2>&1 </dev/null 8>&- 9>&- &
+	RELAY=$!
+	T_PIDS+=("$RELAY")
+	wait_until 5 grep -q READY "$T_DIR/relay.log" || die "relay: $(cat "$T_DIR/relay.log")"
+fi
 wg_dev "$NS_N" "$IF_N" wireguard-go wgo 51822 10.60.0.3/24
 wg_peer "$NS_N" "$IF_N" gw 10.60.0.1/32 "$(outer4 3 1):51820"
 
@@ -225,6 +238,18 @@ out=$(nsx "$NS_P" curl -s --max-time 120 -H 'Host: m.example.com' --data-binary 
 ms=$(($(now_ms) - t0))
 if [[ $out == *"\"sha256\": \"$BIG_SHA\""* && $out == *'"bytes": 268435456'* ]]; then pass upload-256MiB-sha256; else fail upload-256MiB-sha256 "$out"; fi
 info "256 MiB up through the gateway: $ms ms"
+if [ "$ROOTLESS" = 1 ]; then
+	# The relay's counts: the transfers did meet loss.
+	rpid=$(for p in $(ip netns pids "$NS_G"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "relay.py --listen" && echo "$p"; done | head -1)
+	kill -TERM "$rpid"
+	wait_until 5 test -s "$T_DIR/relay.stats"
+	info "through the relay: $(cat "$T_DIR/relay.stats")"
+	check transfers-met-loss awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^lost=/) { split($i, v, "="); exit !(v[2] > 1000) } exit 1 }' "$T_DIR/relay.stats"
+	nsx "$NS_G" python3 "$HERE/relay.py" --listen "$(outer4 1 1):40001" --target "$(outer4 1 2):51821" \
+		--delay-ms 10 --loss 1 >"$T_DIR/relay2.log" 2>&1 </dev/null 8>&- 9>&- &
+	T_PIDS+=("$!")
+	wait_until 5 grep -q READY "$T_DIR/relay2.log" || die "relay: $(cat "$T_DIR/relay2.log")"
+fi
 head -c $((8 << 20)) "$T_DIR/www/big256" >"$T_DIR/up8"
 out=$(nsx "$NS_P" curl -s --max-time 60 -H 'Host: n.example.com' -H 'Transfer-Encoding: chunked' --data-binary "@$T_DIR/up8" "http://$GW:$HP/sha")
 if [[ $out == *"\"sha256\": \"$(sha256sum <"$T_DIR/up8" | cut -d' ' -f1)\""* ]]; then pass upload-chunked-sha256; else fail upload-chunked-sha256 "$out"; fi
