@@ -61,6 +61,7 @@ struct pktbuf *pktpool_get(struct pktpool *pool)
 	pb->next = NULL;
 	pb->off = PKTBUF_HEADROOM;
 	pb->len = 0;
+	pb->cb.ext = NULL;
 	return pb;
 }
 

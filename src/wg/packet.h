@@ -38,6 +38,10 @@ struct pkt_cb {
 	union endpoint ep;
 	struct endpoint_src src; /* in: where it arrived; out: send from */
 	void *peer;
+	/* decrypt: the ciphertext when it was left in the receiver's buffer
+	 * (aead_open_lent's terms), the data holding only the header; NULL:
+	 * all of it is in the data */
+	const uint8_t *ext;
 	uint32_t index;     /* our receiver index (decrypt) */
 	uint32_t plain_len; /* padded plaintext length (encrypt) */
 	uint8_t op;
@@ -84,7 +88,7 @@ static inline size_t pkt_tailroom(const struct pktbuf *pb)
 
 void pktpool_init(struct pktpool *pool, size_t max_buffers);
 void pktpool_destroy(struct pktpool *pool);
-/* A buffer with off = PKTBUF_HEADROOM and len = 0, or NULL when the pool is
+/* A buffer with off = PKTBUF_HEADROOM, len = 0 and cb.ext = NULL, or NULL when the pool is
  * exhausted. The caller owns it until pktpool_put(). */
 struct pktbuf *pktpool_get(struct pktpool *pool);
 void pktpool_put(struct pktpool *pool, struct pktbuf *pb);

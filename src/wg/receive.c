@@ -192,12 +192,18 @@ static enum packet_result receive_data(struct wg_device *wg,
 	return PACKET_QUEUED;
 }
 
-/* Phase 2, any thread: authenticate and decrypt in place. */
+/* Phase 2, any thread: authenticate and decrypt, from the receiver's
+ * buffer into ours (no copy of the ciphertext first) or in place. */
 bool wg_decrypt_packet(struct pktbuf *pb)
 {
 	struct message_data *msg = (void *)pkt_data(pb);
 	unsigned len = pb->len - sizeof(*msg);
+	const uint8_t *ext = pb->cb.ext;
 
+	pb->cb.ext = NULL;
+	if (ext)
+		return aead_open_lent(msg->encrypted_data, ext + sizeof(*msg),
+				      len, pb->cb.nonce, pb->cb.key);
 	return aead_decrypt(msg->encrypted_data, msg->encrypted_data, len,
 			    NULL, 0, pb->cb.nonce, pb->cb.key);
 }

@@ -135,7 +135,11 @@ static void encrypt_packet(struct pktbuf *pb)
 	struct message_data *hdr;
 
 	memset(p + pb->len, 0, cb->plain_len - pb->len);
-	aead_encrypt(p, p, cb->plain_len, NULL, 0, cb->nonce, cb->key);
+	/* The headroom before the packet is the seal's scratch. */
+	if (pb->off >= AEAD_LEAD)
+		aead_seal_lent(p, cb->plain_len, cb->nonce, cb->key);
+	else
+		aead_encrypt(p, p, cb->plain_len, NULL, 0, cb->nonce, cb->key);
 	pb->off -= sizeof(struct message_data);
 	hdr = (struct message_data *)pkt_data(pb);
 	hdr->header.type = htole32(MESSAGE_DATA);

@@ -118,7 +118,10 @@ enum packet_result wg_send(struct wg_device *wg, struct pktbuf *pb);
  * every peer that replied from it goes back to the kernel's choice. */
 void wg_forget_src(struct wg_device *wg, const struct endpoint_src *src);
 /* Inbound outer UDP payload from src; pb->cb.src is the local address it
- * arrived at (family 0 if unknown). Takes ownership of pb. */
+ * arrived at (family 0 if unknown). Takes ownership of pb. pb holds the
+ * datagram; or, for a data message, its header, with pb->cb.ext pointing
+ * at the whole datagram in the caller's buffer, which must stay as it is
+ * until the next wg_flush and have aead_open_lent's lead and trail. */
 enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
 			      const union endpoint *src);
 /* Fires expired timers and housekeeping; call every ~100 ms. */

@@ -310,6 +310,83 @@ static void test_aead_key_reuse(void)
 	CHECK(forged_ok == 0);
 }
 
+/* The data path's AEAD borrows the AEAD_LEAD bytes before the data and
+ * the AEAD_TRAIL after it: the seal's output is libsodium's, the open
+ * (from one buffer into another) gives the plaintext back, and the lent
+ * bytes come back as they were, except the tag. A forgery is refused and
+ * its plaintext buffer is zero. The buffers are exactly what the contract
+ * asks for, so ASan would see a read or write beyond it. */
+static void test_aead_lent(void)
+{
+	enum { MAX = 1500 };
+	uint8_t key[KEY_LEN], pt[MAX], ref[MAX + AEAD_TAG_LEN], n[12] = { 0 };
+	uint8_t *a = malloc(AEAD_LEAD + MAX + AEAD_TRAIL);
+	uint8_t *b = malloc(AEAD_LEAD + MAX + AEAD_TRAIL);
+	uint8_t *ka = malloc(AEAD_LEAD + MAX + AEAD_TRAIL);
+	uint8_t *kb = malloc(AEAD_LEAD + MAX + AEAD_TRAIL);
+	unsigned long long rlen;
+	int i, bad = 0, moved = 0, bad_open = 0, forged_ok = 0, not_wiped = 0;
+
+	REQUIRE(a && b && ka && kb);
+	random_bytes(key, sizeof(key));
+	for (i = 0; i < 2000; ++i) {
+		uint64_t nonce = ((uint64_t)random_u32() << 32) | random_u32();
+		size_t len = i < 5 ? (size_t[]){ 511, 512, 513, 1420, MAX - AEAD_TAG_LEN }[i]
+				   : random_uniform(MAX - AEAD_TAG_LEN + 1);
+		size_t all = AEAD_LEAD + len + AEAD_TAG_LEN + AEAD_TRAIL;
+		/* Both buffers end where the contract ends. */
+		uint8_t *pa = a + (AEAD_LEAD + MAX + AEAD_TRAIL) - all;
+		uint8_t *pb = b + (AEAD_LEAD + MAX + AEAD_TRAIL) - all;
+		int j;
+
+		random_bytes(pa, all);
+		random_bytes(pb, all);
+		memcpy(ka, pa, all);
+		memcpy(kb, pb, all);
+		random_bytes(pt, len);
+		memcpy(pa + AEAD_LEAD, pt, len);
+		for (j = 0; j < 8; ++j)
+			n[4 + j] = (uint8_t)(nonce >> (8 * j));
+		aead_seal_lent(pa + AEAD_LEAD, len, nonce, key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rlen, pt, len,
+							  NULL, 0, NULL, n, key);
+		bad += memcmp(pa + AEAD_LEAD, ref, rlen) != 0;
+		moved += memcmp(pa, ka, AEAD_LEAD) != 0;
+		moved += memcmp(pa + AEAD_LEAD + rlen, ka + AEAD_LEAD + rlen,
+				all - AEAD_LEAD - rlen) != 0;
+		if (i % 4 == 0) {
+			pa[AEAD_LEAD + random_uniform((uint32_t)rlen)] ^= 0x20;
+			if (aead_open_lent(pb + AEAD_LEAD, pa + AEAD_LEAD, rlen,
+					   nonce, key))
+				++forged_ok;
+			for (j = 0; j < (int)len; ++j)
+				not_wiped += pb[AEAD_LEAD + j] != 0;
+			continue;
+		}
+		if (!aead_open_lent(pb + AEAD_LEAD, pa + AEAD_LEAD, rlen, nonce,
+				    key) ||
+		    memcmp(pb + AEAD_LEAD, pt, len))
+			++bad_open;
+		moved += memcmp(pb, kb, AEAD_LEAD) != 0;
+		moved += memcmp(pb + AEAD_LEAD + len, kb + AEAD_LEAD + len,
+				all - AEAD_LEAD - len) != 0;
+		/* In place, aead_decrypt opens it too. */
+		if (!aead_decrypt(pa + AEAD_LEAD, pa + AEAD_LEAD, rlen, NULL, 0,
+				  nonce, key) ||
+		    memcmp(pa + AEAD_LEAD, pt, len))
+			++bad_open;
+	}
+	CHECK(bad == 0);
+	CHECK(moved == 0);
+	CHECK(bad_open == 0);
+	CHECK(forged_ok == 0);
+	CHECK(not_wiped == 0);
+	free(a);
+	free(b);
+	free(ka);
+	free(kb);
+}
+
 static void test_aead_tamper(void)
 {
 	uint8_t key[KEY_LEN], ad[12], sealed[512], buf[512];
@@ -742,6 +819,7 @@ int main(void)
 	RUN(test_aead_rfc8439);
 	RUN(test_aead_nonce_layout);
 	RUN(test_aead_key_reuse);
+	RUN(test_aead_lent);
 	RUN(test_aead_tamper);
 	RUN(test_xaead);
 	RUN(test_x25519_rfc7748);
