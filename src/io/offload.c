@@ -48,49 +48,6 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)v);
 }
 
-/* Sums native-endian words; the one's complement sum does not care about
- * grouping or byte order as long as the final store is native too. */
-uint32_t csum_add(uint32_t sum, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t s = sum;
-
-	while (len >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		s += v >> 32;
-		s += v & 0xffffffffu;
-		p += 8;
-		len -= 8;
-	}
-	while (len >= 2) {
-		uint16_t v;
-
-		memcpy(&v, p, 2);
-		s += v;
-		p += 2;
-		len -= 2;
-	}
-	if (len) {
-		uint8_t last[2] = { *p, 0 };
-		uint16_t v;
-
-		memcpy(&v, last, 2);
-		s += v;
-	}
-	while (s >> 32)
-		s = (s & 0xffffffffu) + (s >> 32);
-	return (uint32_t)s;
-}
-
-uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 uint32_t csum_pseudo(const uint8_t *ip, int proto, size_t l4_len)
 {
 	uint8_t tail[8] = { 0 };

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/csum.h"
+
 /* Linux 6.2 UDP segmentation offload; Debian 12's headers predate it. */
 #ifndef VIRTIO_NET_HDR_GSO_UDP_L4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
@@ -21,9 +23,6 @@ enum {
 	OFFLOAD_MAX_LEN = 65535,
 };
 
-/* Internet checksum helpers (RFC 1071): sum without folding, then fold. */
-uint32_t csum_add(uint32_t sum, const void *data, size_t len);
-uint16_t csum_fold(uint32_t sum);
 /* Sum of the TCP/UDP pseudo-header for the packet's addresses. */
 uint32_t csum_pseudo(const uint8_t *ip, int proto, size_t l4_len);
 

@@ -4,36 +4,11 @@
 
 #include <string.h>
 
+#include "io/csum.h"
+
 uint32_t ns_csum_partial(const void *buf, size_t len, uint32_t sum)
 {
-	const uint8_t *p = buf;
-	uint64_t acc = sum;
-	uint32_t w;
-
-	/* 32-bit words into a 64-bit accumulator: the carries fold later. */
-	while (len >= 4) {
-		memcpy(&w, p, 4);
-		acc += w;
-		p += 4;
-		len -= 4;
-	}
-	if (len >= 2) {
-		uint16_t h;
-
-		memcpy(&h, p, 2);
-		acc += h;
-		p += 2;
-		len -= 2;
-	}
-	if (len) {
-		uint16_t h = 0;
-
-		memcpy(&h, p, 1);
-		acc += h;
-	}
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	return (uint32_t)acc;
+	return csum_add(sum, buf, len);
 }
 
 uint16_t ns_csum_fold(uint32_t sum)
