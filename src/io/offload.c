@@ -80,6 +80,45 @@ static void ipv4_fix_csum(uint8_t *ip)
 	store_csum(ip + 10, csum_add(0, ip, ihl));
 }
 
+/* Splitting sums no header it has just written: a load that spans
+ * smaller stores still in flight (put16 and put32 store bytes) waits for
+ * them to reach the cache, which cost a TCP sender about 4% of its CPU.
+ * The parts of the headers every segment shares are summed once from the
+ * super-packet, the fields a segment changes are added as values, and
+ * the payload is summed where it was read. */
+
+/* v's two bytes in network order, as csum_add reads them. */
+static uint64_t be_word(uint32_t v)
+{
+	return htons((uint16_t)v);
+}
+
+static uint32_t fold64(uint64_t s)
+{
+	while (s >> 32)
+		s = (s & 0xffffffffu) + (s >> 32);
+	return (uint32_t)s;
+}
+
+/* An IPv4 header's sum without its length, id and checksum fields. */
+static uint64_t ip4_shared_sum(const uint8_t *ip, unsigned ihl)
+{
+	return (uint64_t)csum_add(0, ip, 2) + csum_add(0, ip + 6, 4) +
+	       csum_add(0, ip + 12, ihl - 12);
+}
+
+/* The pseudo-header's sum without its length: the addresses and proto. */
+static uint64_t pseudo_shared_sum(const uint8_t *ip, bool v4, int proto)
+{
+	return (uint64_t)(v4 ? csum_add(0, ip + 12, 8) : csum_add(0, ip + 8, 32)) +
+	       be_word((uint32_t)proto);
+}
+
+static uint64_t pseudo_len(size_t l4_len)
+{
+	return be_word((uint32_t)(l4_len >> 16)) + be_word((uint32_t)l4_len);
+}
+
 static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)
 {
 	uint8_t *dst = sink->alloc(sink->ctx, len);
@@ -92,11 +131,12 @@ static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)
 }
 
 /* One segment of a super-packet: its headers, payload bytes [off, off +
- * chunk), and the IP header fixed for the new length (and IPv4 id). The
- * transport header is the caller's to finish. NULL when the sink is full. */
+ * chunk), and the IP header fixed for the new length (and IPv4 id, its
+ * checksum from ip_sum, ip4_shared_sum's). The transport header is the
+ * caller's to finish. NULL when the sink is full. */
 static uint8_t *new_segment(const uint8_t *pkt, unsigned hdrlen, size_t off,
 			    size_t chunk, bool v4, uint16_t id,
-			    const struct offload_sink *sink)
+			    uint64_t ip_sum, const struct offload_sink *sink)
 {
 	uint8_t *seg = sink->alloc(sink->ctx, hdrlen + chunk);
 
@@ -107,7 +147,8 @@ static uint8_t *new_segment(const uint8_t *pkt, unsigned hdrlen, size_t off,
 	if (v4) {
 		put16(seg + 2, (uint16_t)(hdrlen + chunk));
 		put16(seg + 4, id);
-		ipv4_fix_csum(seg);
+		store_csum(seg + 10, fold64(ip_sum + be_word(hdrlen + chunk) +
+					    be_word(id)));
 	} else {
 		put16(seg + 4, (uint16_t)(hdrlen + chunk - IPV6_HDR));
 	}
@@ -120,6 +161,7 @@ static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 {
 	unsigned l4 = h->csum_start, mss = h->gso_size, hdrlen = l4 + UDP_HDR;
 	size_t payload, off;
+	uint64_t ip_sum = 0, shared;
 	uint16_t id0 = 0;
 	bool v4;
 	int n = 0;
@@ -133,12 +175,17 @@ static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 	if (hdrlen > len)
 		return -EINVAL;
 	payload = len - hdrlen;
-	if (v4)
+	if (v4) {
 		id0 = get16(pkt + 4);
+		ip_sum = ip4_shared_sum(pkt, l4);
+	}
+	/* Ports, then per datagram its length twice (pseudo-header and UDP
+	 * header) and its payload. */
+	shared = pseudo_shared_sum(pkt, v4, IPPROTO_UDP) + csum_add(0, pkt + l4, 4);
 	for (off = 0; off < payload; off += mss) {
 		size_t chunk = payload - off < mss ? payload - off : mss;
 		uint8_t *seg = new_segment(pkt, hdrlen, off, chunk, v4,
-					   (uint16_t)(id0 + n), sink);
+					   (uint16_t)(id0 + n), ip_sum, sink);
 		uint8_t *udp;
 		uint16_t c;
 
@@ -146,10 +193,10 @@ static int split_udp(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 			break;
 		udp = seg + l4;
 		put16(udp + 4, (uint16_t)(UDP_HDR + chunk));
-		udp[6] = udp[7] = 0;
-		c = (uint16_t)~csum_fold(
-			csum_add(csum_pseudo(seg, IPPROTO_UDP, UDP_HDR + chunk),
-				 udp, UDP_HDR + chunk));
+		c = (uint16_t)~csum_fold(fold64(
+			shared + pseudo_len(UDP_HDR + chunk) +
+			be_word((uint32_t)(UDP_HDR + chunk)) +
+			csum_add(0, pkt + hdrlen + off, chunk)));
 		if (!c)
 			c = 0xffff;
 		memcpy(udp + 6, &c, 2);
@@ -165,6 +212,7 @@ int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 	unsigned l4 = h->csum_start, thlen, hdrlen, mss = h->gso_size;
 	unsigned gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
 	size_t payload, off;
+	uint64_t ip_sum = 0, shared;
 	uint32_t seq0;
 	uint16_t id0 = 0;
 	uint8_t flags;
@@ -206,29 +254,39 @@ int offload_split(const struct virtio_net_hdr *h, uint8_t *pkt, size_t len,
 	payload = len - hdrlen;
 	seq0 = get32(pkt + l4 + 4);
 	flags = pkt[l4 + 13];
-	if (v4)
+	if (v4) {
 		id0 = get16(pkt + 4);
+		ip_sum = ip4_shared_sum(pkt, l4);
+	}
+	/* The TCP header but its sequence number, flags and checksum: ports,
+	 * ack, window, urgent pointer and options. */
+	shared = pseudo_shared_sum(pkt, v4, IPPROTO_TCP) +
+		 csum_add(0, pkt + l4, 4) + csum_add(0, pkt + l4 + 8, 4) +
+		 csum_add(0, pkt + l4 + 14, 2) +
+		 csum_add(0, pkt + l4 + 18, thlen - 18);
 
 	for (off = 0; off < payload || (!payload && !n); off += mss) {
 		size_t chunk = payload - off < mss ? payload - off : mss;
 		bool last = off + chunk >= payload;
 		uint8_t *seg = new_segment(pkt, hdrlen, off, chunk, v4,
-					   (uint16_t)(id0 + n), sink);
-		uint8_t *tcp;
+					   (uint16_t)(id0 + n), ip_sum, sink);
+		uint32_t seq = seq0 + (uint32_t)off;
+		uint8_t *tcp, f = flags;
 
 		if (!seg)
 			break;
 		tcp = seg + l4;
-		put32(tcp + 4, seq0 + (uint32_t)off);
-		tcp[13] = flags;
 		if (!last)
-			tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+			f &= (uint8_t)~(TCP_FIN | TCP_PSH);
 		if (n)
-			tcp[13] &= (uint8_t)~TCP_CWR;
-		tcp[16] = tcp[17] = 0;
+			f &= (uint8_t)~TCP_CWR;
+		put32(tcp + 4, seq);
+		tcp[13] = f;
 		store_csum(tcp + TCP_CSUM_OFF,
-			   csum_add(csum_pseudo(seg, IPPROTO_TCP, thlen + chunk),
-				    tcp, thlen + chunk));
+			   fold64(shared + pseudo_len(thlen + chunk) +
+				  be_word(seq >> 16) + be_word(seq) +
+				  be_word((uint32_t)pkt[l4 + 12] << 8 | f) +
+				  csum_add(0, pkt + hdrlen + off, chunk)));
 		sink->emit(sink->ctx, seg, hdrlen + chunk);
 		n++;
 		if (!payload)
