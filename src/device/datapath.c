@@ -521,8 +521,7 @@ static void receive_one(struct daemon *d, const uint8_t *data, size_t len,
 		return;
 	/* A data message's ciphertext stays where it is until it is
 	 * decrypted into pb (the next flush, before the next read). */
-	if (len >= MESSAGE_MINIMUM_LENGTH && data[0] == MESSAGE_DATA &&
-	    !data[1] && !data[2] && !data[3] &&
+	if (len >= MESSAGE_MINIMUM_LENGTH && message_type(data) == MESSAGE_DATA &&
 	    pb->off + len + AEAD_TRAIL <= PKTBUF_SIZE) {
 		memcpy(pkt_data(pb), data, sizeof(struct message_data));
 		pb->cb.ext = data;

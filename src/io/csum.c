@@ -5,7 +5,6 @@
  * -> 26 here). */
 #include "io/csum.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -30,15 +29,6 @@ __attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p,
 	_mm256_storeu_si256((__m256i *)lane, _mm256_add_epi64(a, b));
 	return lane[0] + lane[1] + lane[2] + lane[3];
 }
-
-static int avx2 = -1; /* not asked yet; the answer never changes */
-
-static bool have_avx2(void)
-{
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	return avx2;
-}
 #endif
 
 /* Sums native-endian words; the one's complement sum does not care about
@@ -49,7 +39,7 @@ uint32_t csum_add(uint32_t sum, const void *data, size_t len)
 	uint64_t s = sum;
 
 #if defined(__x86_64__)
-	if (len >= 64 && have_avx2()) {
+	if (len >= 64 && __builtin_cpu_supports("avx2")) {
 		size_t n = len & ~(size_t)31;
 
 		s += sum_avx2(p, n);

@@ -48,23 +48,6 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)v);
 }
 
-uint32_t csum_pseudo(const uint8_t *ip, int proto, size_t l4_len)
-{
-	uint8_t tail[8] = { 0 };
-	uint32_t sum;
-
-	if ((ip[0] >> 4) == 4) {
-		sum = csum_add(0, ip + 12, 8);
-		tail[1] = (uint8_t)proto;
-		put16(tail + 2, (uint16_t)l4_len);
-		return csum_add(sum, tail, 4);
-	}
-	sum = csum_add(0, ip + 8, 32);
-	put32(tail, (uint32_t)l4_len);
-	tail[7] = (uint8_t)proto;
-	return csum_add(sum, tail, 8);
-}
-
 static void store_csum(uint8_t *field, uint32_t sum)
 {
 	uint16_t c = (uint16_t)~csum_fold(sum);
@@ -117,6 +100,12 @@ static uint64_t pseudo_shared_sum(const uint8_t *ip, bool v4, int proto)
 static uint64_t pseudo_len(size_t l4_len)
 {
 	return be_word((uint32_t)(l4_len >> 16)) + be_word((uint32_t)l4_len);
+}
+
+uint32_t csum_pseudo(const uint8_t *ip, int proto, size_t l4_len)
+{
+	return fold64(pseudo_shared_sum(ip, (ip[0] >> 4) == 4, proto) +
+		      pseudo_len(l4_len));
 }
 
 static int emit_copy(uint8_t *pkt, size_t len, const struct offload_sink *sink)

@@ -3,7 +3,9 @@
 #ifndef SPOKEWIRE_WG_MESSAGES_H
 #define SPOKEWIRE_WG_MESSAGES_H
 
+#include <endian.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crypto/crypto.h"
 
@@ -67,6 +69,15 @@ enum message_type {
 struct message_header {
 	uint32_t type;
 } __attribute__((packed));
+
+/* The type of the message at p (at least a header's length). */
+static inline uint32_t message_type(const void *p)
+{
+	uint32_t type;
+
+	memcpy(&type, p, sizeof(type));
+	return le32toh(type);
+}
 
 struct message_macs {
 	uint8_t mac1[COOKIE_LEN];

@@ -88,8 +88,8 @@ static inline size_t pkt_tailroom(const struct pktbuf *pb)
 
 void pktpool_init(struct pktpool *pool, size_t max_buffers);
 void pktpool_destroy(struct pktpool *pool);
-/* A buffer with off = PKTBUF_HEADROOM, len = 0 and cb.ext = NULL, or NULL when the pool is
- * exhausted. The caller owns it until pktpool_put(). */
+/* A buffer with off = PKTBUF_HEADROOM, len = 0 and cb.ext = NULL, or NULL
+ * when the pool is exhausted. The caller owns it until pktpool_put(). */
 struct pktbuf *pktpool_get(struct pktpool *pool);
 void pktpool_put(struct pktpool *pool, struct pktbuf *pb);
 

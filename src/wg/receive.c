@@ -293,8 +293,7 @@ enum packet_result wg_receive(struct wg_device *wg, struct pktbuf *pb,
 
 	if (pb->len < sizeof(struct message_header))
 		goto out;
-	memcpy(&type, pkt_data(pb), sizeof(type));
-	type = le32toh(type);
+	type = message_type(pkt_data(pb));
 	switch (type) {
 	case MESSAGE_HANDSHAKE_INITIATION:
 		if (pb->len == sizeof(struct message_handshake_initiation))
