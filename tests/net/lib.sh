@@ -216,6 +216,16 @@ stop_wg() {
 	WG_EXIT_STATUS=$?
 }
 
+# ns_pid_cmd NS PATTERN: the first process in NS whose command line (NULs
+# as spaces) matches the grep PATTERN. `ip netns exec ... &` forks, so $!
+# is not the command's own PID.
+ns_pid_cmd() {
+	local p
+	for p in $(ip netns pids "$1" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "$2" && { echo "$p"; return; }
+	done
+}
+
 # ns_daemon_pids NS IMPL: PIDs of IMPL daemons running in NS.
 ns_daemon_pids() {
 	local p comm

@@ -240,7 +240,7 @@ if [[ $out == *"\"sha256\": \"$BIG_SHA\""* && $out == *'"bytes": 268435456'* ]];
 info "256 MiB up through the gateway: $ms ms"
 if [ "$ROOTLESS" = 1 ]; then
 	# The relay's counts: the transfers did meet loss.
-	rpid=$(for p in $(ip netns pids "$NS_G"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "relay.py --listen" && echo "$p"; done | head -1)
+	rpid=$(ns_pid_cmd "$NS_G" "relay.py --listen")
 	kill -TERM "$rpid"
 	wait_until 5 test -s "$T_DIR/relay.stats"
 	info "through the relay: $(cat "$T_DIR/relay.stats")"

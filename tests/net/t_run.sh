@@ -71,7 +71,7 @@ run_env ip netns exec "$NS_C" "$SPOKEWIRE" run -- sleep 60 >"$T_DIR/run-sig.out"
 rp=$!
 wait_until 15 grep -q "running sleep" "$T_DIR/run-sig.out"
 # (the run process itself, not ip(8) in front of it)
-run_pid=$(for p in $(ip netns pids "$NS_C"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q " run -- sleep 60" && echo "$p"; done | head -1)
+run_pid=$(ns_pid_cmd "$NS_C" " run -- sleep 60")
 kill -TERM "$run_pid"
 wait $rp
 check signal-status-143 test $? = 143
@@ -112,7 +112,7 @@ cp=$!
 if wait_until 30 port_open "$NS_C" 127.0.0.1 8080; then pass container-app-listening; else fail container-app-listening "$(tail -5 "$T_DIR/container.out")"; fi
 h=$(nsx "$NS_C" curl -s --max-time 5 http://127.0.0.1:8080/health)
 if [[ $h == *'"status":"healthy"'* && $h == *'"region":"lhr"'* ]]; then pass container-app-healthy-through-tunnel; else fail container-app-healthy-through-tunnel "$h"; fi
-c_pid=$(for p in $(ip netns pids "$NS_C"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q " run -- .*contacts-api" && echo "$p"; done | head -1)
+c_pid=$(ns_pid_cmd "$NS_C" " run -- .*contacts-api")
 check container-runs-as-user test "$(awk '/^Uid:/ { print $2 }' "/proc/$c_pid/status" 2>/dev/null)" = "$C_USER"
 kill -TERM "$c_pid"
 wait $cp
