@@ -173,36 +173,21 @@ int gw_udp_start(struct gateway *g, struct gw_forward *f, char *err, size_t len)
 	u->g = g;
 	u->max = f->max_connections ? f->max_connections : 1024;
 	u->idle_ns = (uint64_t)(f->idle_timeout_s ? f->idle_timeout_s : 60) * 1000000000ull;
-	if (strchr(f->target_ip, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&u->target;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(f->target_port);
-		ret = inet_pton(AF_INET6, f->target_ip, &a->sin6_addr);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&u->target;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons(f->target_port);
-		ret = inet_pton(AF_INET, f->target_ip, &a->sin_addr);
-	}
+	ret = gw_sockaddr(&u->target, f->target_ip, f->target_port);
 	u->fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ret != 1 || u->fd < 0)
+	if (ret || u->fd < 0)
 		goto fail;
 	setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	sa.sin6_port = htons(f->public_port);
 	if (bind(u->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		goto fail;
 	ret = loop_add(g->loop, u->fd, LOOP_READ, on_public, u);
-	if (ret < 0) {
-		errno = -ret;
-		ret = 1;
+	if (ret < 0)
 		goto fail;
-	}
 	f->udp_listener = u;
 	return 0;
 fail:
-	ret = ret != 1 ? -EINVAL : -errno;
+	ret = ret ? ret : -errno;
 	snprintf(err, len, "public_port %u/udp: %s%s", f->public_port,
 		 strerror(-ret),
 		 ret == -EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "");

@@ -26,8 +26,7 @@ struct gw_conn;
 
 struct gw_listener {
 	struct gateway *g;
-	char target_ip[48]; /* copies: the forwards array may move */
-	uint16_t target_port;
+	struct sockaddr_storage target; /* a copy: the forwards array may move */
 	uint8_t proxy_protocol;
 	unsigned max_conns;
 	uint64_t idle_ns;
@@ -183,7 +182,7 @@ static void on_conn(struct loop *loop, int fd, unsigned events, void *arg)
 static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct gw_listener *l = arg;
-	struct sockaddr_storage ss = { 0 }, tmp = { 0 };
+	struct sockaddr_storage ss, tmp = { 0 };
 	int i, cfd, tfd, one = 1;
 
 	for (i = 0; i < ACCEPTS; ++i) {
@@ -196,20 +195,7 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *arg)
 			close(cfd);
 			continue;
 		}
-		memset(&ss, 0, sizeof(ss));
-		if (strchr(l->target_ip, ':')) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-			a->sin6_family = AF_INET6;
-			a->sin6_port = htons(l->target_port);
-			inet_pton(AF_INET6, l->target_ip, &a->sin6_addr);
-		} else {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-			a->sin_family = AF_INET;
-			a->sin_port = htons(l->target_port);
-			inet_pton(AF_INET, l->target_ip, &a->sin_addr);
-		}
+		ss = l->target;
 		if (l->g->socks.ss_family) {
 			tmp = ss;
 			ss = l->g->socks;
@@ -292,8 +278,7 @@ int gw_forward_start(struct gateway *g, struct gw_forward *f, char *err,
 		goto fail;
 	}
 	l->g = g;
-	snprintf(l->target_ip, sizeof(l->target_ip), "%s", f->target_ip);
-	l->target_port = f->target_port;
+	gw_sockaddr(&l->target, f->target_ip, f->target_port);
 	l->proxy_protocol = f->proxy_protocol;
 	l->max_conns = f->max_connections ? f->max_connections : CONNS_MAX;
 	l->idle_ns = (uint64_t)(f->idle_timeout_s ? f->idle_timeout_s : 3600) * 1000000000ull;

@@ -187,6 +187,9 @@ int gw_socks_step(int fd, struct gw_socks *s,
 /* proxyproto.c: the PROXY protocol header (v1 text, v2 binary) telling a
  * target who the client is: src the client, dst the address it reached.
  * Its length, or 0 when out is too small. */
+/* ss = the IPv4 or IPv6 address ip, port port; -EINVAL if ip is
+ * neither. */
+int gw_sockaddr(struct sockaddr_storage *ss, const char *ip, uint16_t port);
 size_t gw_proxy_header(int version, const struct sockaddr_storage *src,
 		       const struct sockaddr_storage *dst, uint8_t *out,
 		       size_t len);

@@ -149,22 +149,8 @@ const char *gw_route_target(struct gw_route *r)
 		if (e == port + 1 || p < 1 || p > 65535 || (*e && *e != '/'))
 			return "target_url: the port must be 1-65535";
 	}
-	memset(&r->target, 0, sizeof(r->target));
-	if (strchr(hb, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&r->target;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)p);
-		if (inet_pton(AF_INET6, hb, &a->sin6_addr) != 1)
-			return "target_url: the host must be an IP address in the mesh";
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&r->target;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)p);
-		if (inet_pton(AF_INET, hb, &a->sin_addr) != 1)
-			return "target_url: the host must be an IP address in the mesh";
-	}
+	if (gw_sockaddr(&r->target, hb, (uint16_t)p))
+		return "target_url: the host must be an IP address in the mesh";
 	return NULL;
 }
 

@@ -137,6 +137,24 @@ static const char *check_keys(json_t *in, const char *const *keys,
 	return NULL;
 }
 
+int gw_sockaddr(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		return inet_pton(AF_INET6, ip, &a->sin6_addr) == 1 ? 0 : -EINVAL;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		return inet_pton(AF_INET, ip, &a->sin_addr) == 1 ? 0 : -EINVAL;
+	}
+}
+
 /* ip inside the mesh's networks (the interface's AllowedIPs). */
 static bool in_mesh(const struct gateway *g, const char *ip)
 {
